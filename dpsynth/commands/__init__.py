@@ -1,0 +1,1 @@
+"""One module per command family; see :mod:`dpsynth.cli` for the contract."""

@@ -1,0 +1,117 @@
+"""Reading tables and writing files safely.
+
+Every file dpsynth writes goes through :func:`atomic_write`: a temporary file in
+the target's directory, flushed and fsync'ed, then ``os.replace``-d over the
+target, so a crash never leaves a half-written output behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import pandas as pd
+
+from dpsynth.errors import InputError
+
+
+def read_table(path: str | os.PathLike, **read_csv_kwargs: Any) -> pd.DataFrame:
+    """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame.
+
+    Raises :class:`InputError` with one line naming the file when it is missing,
+    unreadable or empty.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; pass the path of a CSV or Parquet file")
+    try:
+        if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_csv(p, **read_csv_kwargs)
+    except ImportError as exc:
+        raise InputError(f"{p}: reading Parquet needs pyarrow: pip install 'dpsynth[files]' ({exc})")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{p}: cannot read table: {first}")
+    if len(df.columns) == 0 or len(df) == 0:
+        raise InputError(f"{p}: the table is empty; dpsynth needs at least one row and one column")
+    return df
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success rename it over ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"{target}: directory {directory} does not exist; create it or choose another output path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write here ({exc.strerror}); choose a writable output path")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)
+        fh.write("\n")
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame as CSV or Parquet (by suffix), atomically."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        with atomic_write(path, "wb") as fh:
+            df.to_parquet(fh, index=False)
+    else:
+        with atomic_write(path, "w") as fh:
+            df.to_csv(fh, index=False)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early (before any budget is spent) when ``path`` cannot be written."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"{target}: directory {directory} does not exist; create it or choose another output path")
+    if not os.access(directory, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"{target}: not writable; choose a writable output path")
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dump_json(obj: Any) -> str:
+    """The one JSON encoder for ``--json`` output (numpy scalars allowed)."""
+    return json.dumps(obj, indent=2, default=_json_default)
+
+

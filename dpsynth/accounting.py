@@ -1,0 +1,500 @@
+"""zCDP accounting and the persistent privacy ledger.
+
+Units: every budget and charge is zero-concentrated DP, ``rho`` (Bun & Steinke
+2016), under add/remove-one-record neighbouring. ``(epsilon, delta)`` appear
+only at the edges: :func:`rho_from_epsilon` turns the user's target into a
+``rho`` budget, :func:`epsilon_from_rho` reports what a ``rho`` means. Both use
+the tight conversion of Canonne, Kamath & Steinke (2020) as implemented by
+OpenDP's ``make_zCDP_to_approxDP``.
+
+The :class:`Ledger` is one SQLite file (or an in-memory database) holding one
+budget per dataset name. A release reserves its whole ``rho`` up front in one
+``BEGIN IMMEDIATE`` transaction, so concurrent processes never overspend, then
+records each measurement (time, release id, mechanism, query, sensitivity,
+noise scale, rho) before its result is used. A release that dies mid-way keeps
+its reservation spent and shows as incomplete. WAL journaling and
+``synchronous=FULL`` make every committed row survive ``kill -9``. Triggers make
+the history append-only.
+
+OpenDP's feature flag ``contrib`` is enabled (process-wide) on import: the
+constructors used here and in :mod:`dpsynth.mechanisms` (``make_gaussian``,
+``make_noisy_max``, ``make_zCDP_to_approxDP``) ship with proofs but sit in
+OpenDP's "contrib" tier, i.e. not yet through OpenDP's own vetting process.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sqlite3
+import uuid
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import opendp.prelude as dp
+
+from dpsynth.errors import BudgetExceeded, InputError
+
+dp.enable_features("contrib")
+
+#: The neighbouring relation every budget in a ledger refers to.
+NEIGHBOURING = "add/remove-one"
+
+#: Relative slack when comparing sums of rho against a budget, so that e.g. three
+#: releases of rho_total/3 fit despite floating-point rounding (1e-12 relative,
+#: far below any meaningful privacy difference; documented in docs/privacy.md).
+RHO_RTOL = 1e-12
+
+_APPLICATION_ID = 0x44505359  # "DPSY": marks a SQLite file as a dpsynth ledger
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS budgets (
+    dataset      TEXT PRIMARY KEY,
+    epsilon      REAL NOT NULL,
+    delta        REAL NOT NULL,
+    rho_total    REAL NOT NULL CHECK (rho_total > 0),
+    neighbouring TEXT NOT NULL,
+    created      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS releases (
+    release_id   TEXT PRIMARY KEY,
+    dataset      TEXT NOT NULL REFERENCES budgets(dataset),
+    method       TEXT NOT NULL,
+    rho          REAL NOT NULL CHECK (rho > 0),
+    research_rng INTEGER NOT NULL,
+    complete     INTEGER NOT NULL DEFAULT 0,
+    created      TEXT NOT NULL,
+    finished     TEXT,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS releases_by_dataset ON releases(dataset);
+CREATE TABLE IF NOT EXISTS measurements (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    release_id   TEXT NOT NULL REFERENCES releases(release_id),
+    created      TEXT NOT NULL,
+    mechanism    TEXT NOT NULL,
+    query        TEXT NOT NULL,
+    sensitivity  REAL NOT NULL,
+    scale        REAL NOT NULL,
+    rho          REAL NOT NULL CHECK (rho >= 0)
+);
+CREATE INDEX IF NOT EXISTS measurements_by_release ON measurements(release_id);
+CREATE TRIGGER IF NOT EXISTS budgets_append_only_u BEFORE UPDATE ON budgets
+    BEGIN SELECT RAISE(ABORT, 'dpsynth ledger budgets are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS budgets_append_only_d BEFORE DELETE ON budgets
+    BEGIN SELECT RAISE(ABORT, 'dpsynth ledger budgets are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS releases_append_only_d BEFORE DELETE ON releases
+    BEGIN SELECT RAISE(ABORT, 'dpsynth ledger releases are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS releases_append_only_u
+    BEFORE UPDATE OF release_id, dataset, method, rho, research_rng, created ON releases
+    BEGIN SELECT RAISE(ABORT, 'a release reservation cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS releases_finish_once BEFORE UPDATE ON releases
+    WHEN OLD.finished IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'a finished release cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS measurements_append_only_u BEFORE UPDATE ON measurements
+    BEGIN SELECT RAISE(ABORT, 'dpsynth ledger measurements are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS measurements_append_only_d BEFORE DELETE ON measurements
+    BEGIN SELECT RAISE(ABORT, 'dpsynth ledger measurements are append-only'); END;
+"""
+
+
+class InsecureRNGWarning(UserWarning):
+    """A release draws its noise from numpy (research path), not OpenDP's samplers."""
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def _check_delta(delta: float) -> float:
+    delta = float(delta)
+    if delta == 0:
+        raise InputError("delta=0: zCDP needs delta > 0 for a finite epsilon; pass a small delta such as 1e-9")
+    if not 0 < delta < 1:
+        raise InputError(f"delta={delta!r} is outside (0, 1); pass a small delta such as 1e-9")
+    return delta
+
+
+def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    value = float(value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not (ok and math.isfinite(value)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InputError(f"{name}={value!r} is invalid; it must be a finite number {bound}")
+    return value
+
+
+def epsilon_from_rho(rho: float, delta: float) -> float:
+    """The smallest epsilon such that rho-zCDP implies (epsilon, delta)-DP.
+
+    Tight conversion (Canonne, Kamath & Steinke 2020, Prop. 12 / Cor. 13)
+    computed by OpenDP: ``make_zCDP_to_approxDP`` applied to a Gaussian
+    measurement whose zCDP map OpenDP evaluates to (at least) ``rho``.
+    """
+    delta = _check_delta(delta)
+    rho = _check_positive("rho", rho, allow_zero=True)
+    if rho == 0:
+        return 0.0
+    # A Gaussian with scale 1 on |.| distances has rho = d_in^2 / 2; rounding d_in
+    # up makes the probe's rho >= the requested rho, so epsilon errs on the safe side.
+    probe = dp.m.make_gaussian(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float), scale=1.0)
+    d_in = math.nextafter(math.sqrt(2.0 * rho), math.inf)
+    profile = dp.c.make_zCDP_to_approxDP(probe).map(d_in)
+    return float(profile.epsilon(delta))
+
+
+def rho_from_epsilon(epsilon: float, delta: float) -> float:
+    """The largest rho whose tight conversion gives at most ``(epsilon, delta)``-DP.
+
+    Inverts :func:`epsilon_from_rho` (monotone in rho) by bisection down to
+    adjacent floats, keeping the side where ``epsilon_from_rho(rho) <= epsilon``.
+    """
+    delta = _check_delta(delta)
+    epsilon = _check_positive("epsilon", epsilon)
+    lo, hi = 0.0, epsilon
+    while epsilon_from_rho(hi, delta) <= epsilon:
+        lo, hi = hi, 2.0 * hi
+    while True:
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            return lo
+        if epsilon_from_rho(mid, delta) <= epsilon:
+            lo = mid
+        else:
+            hi = mid
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _query_text(query: str | Sequence[str]) -> str:
+    if isinstance(query, str):
+        return query
+    return ",".join(str(q) for q in query)
+
+
+def _fits(spent: float, rho: float, total: float) -> bool:
+    return spent + rho <= total * (1.0 + RHO_RTOL)
+
+
+class Ledger:
+    """A persistent zCDP budget per dataset, with every release and measurement.
+
+    ``Ledger(path)`` opens (or, with ``create=True``, creates) a SQLite ledger
+    file; ``Ledger(None)`` is an in-memory ledger with the same behaviour, for
+    library use and tests. ``create=False`` refuses a missing file. Use as a
+    context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True, timeout: float = 60.0):
+        self.path = None if path is None else Path(path)
+        if self.path is None:
+            self._conn = sqlite3.connect(":memory:", isolation_level=None)
+            self._setup(create=True)
+            return
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a directory; pass the path of a ledger file")
+        if not create and not self.path.exists():
+            raise InputError(
+                f"{self.path}: no such ledger file; create one with "
+                f"`dpsynth ledger init {self.path} --dataset NAME --epsilon E --delta D`"
+            )
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise InputError(f"{self.path}: cannot open the ledger ({exc}); check the path and permissions")
+        try:
+            self._setup(create=create)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise InputError(f"{self.path}: not a dpsynth ledger (SQLite: {exc}); pass a ledger file")
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self, create: bool) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA foreign_keys = ON")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != _APPLICATION_ID:
+            if not create:
+                raise InputError(f"{self.path}: not a dpsynth ledger; pass a file made by `dpsynth ledger init`")
+            if self.path is not None:
+                conn.execute("PRAGMA journal_mode = WAL")  # persistent; must run outside a transaction
+            with self._write():
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                if app_id == 0:
+                    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                        raise InputError(
+                            f"{self.path}: a SQLite database of another program, not a dpsynth ledger; "
+                            "choose a new file for the ledger"
+                        )
+                    for statement in _split_sql(_SCHEMA):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                    app_id = _APPLICATION_ID
+            if app_id != _APPLICATION_ID:
+                raise InputError(f"{self.path}: not a dpsynth ledger; pass a file made by `dpsynth ledger init`")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != _SCHEMA_VERSION:
+            raise InputError(
+                f"{self.path}: ledger format version {version}, this dpsynth reads version {_SCHEMA_VERSION}; "
+                "use the dpsynth version that wrote it"
+            )
+        conn.execute("PRAGMA synchronous = FULL")
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``BEGIN IMMEDIATE`` takes the write lock before reading."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- public API ------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path) if self.path else None!r})"
+
+    def init(self, dataset: str, epsilon: float, delta: float) -> float:
+        """Create the budget of ``dataset``: ``(epsilon, delta)``-DP, stored as rho.
+
+        Returns the total rho. A dataset's budget is set once and never reset.
+        """
+        dataset = _check_name("dataset", dataset)
+        epsilon = _check_positive("epsilon", epsilon)
+        delta = _check_delta(delta)
+        rho_total = rho_from_epsilon(epsilon, delta)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM budgets WHERE dataset = ?", (dataset,)).fetchone():
+                raise InputError(
+                    f"dataset {dataset!r} already has a budget in {self._where()}; budgets are never reset: "
+                    "use a new dataset name or a new ledger file"
+                )
+            conn.execute(
+                "INSERT INTO budgets (dataset, epsilon, delta, rho_total, neighbouring, created) VALUES (?,?,?,?,?,?)",
+                (dataset, epsilon, delta, rho_total, NEIGHBOURING, _now()),
+            )
+        return rho_total
+
+    def datasets(self) -> list[str]:
+        """Names of the datasets with a budget, in the order they were created."""
+        return [r[0] for r in self._conn.execute("SELECT dataset FROM budgets ORDER BY rowid")]
+
+    def summary(self, dataset: str) -> dict:
+        """Budget, spending and full release history of ``dataset`` (JSON-ready).
+
+        Keys: dataset, neighbouring, epsilon, delta, rho_total, rho_spent,
+        rho_remaining, epsilon_spent (the (epsilon, delta) guarantee of
+        everything spent so far) and releases, each with release_id, method,
+        rho (reserved = spent), rho_charged, complete, research_rng, created,
+        finished, error and measurements [{created, mechanism, query,
+        sensitivity, scale, rho}]. See docs/privacy.md for the meaning of each.
+        """
+        conn = self._conn
+        conn.execute("BEGIN")  # one consistent snapshot
+        try:
+            budget = self._budget(conn, dataset)
+            releases = [
+                dict(zip(("release_id", "method", "rho", "research_rng", "complete", "created", "finished", "error"), r))
+                for r in conn.execute(
+                    "SELECT release_id, method, rho, research_rng, complete, created, finished, error "
+                    "FROM releases WHERE dataset = ? ORDER BY rowid",
+                    (dataset,),
+                )
+            ]
+            for rel in releases:
+                rel["research_rng"] = bool(rel["research_rng"])
+                rel["complete"] = bool(rel["complete"])
+                rel["measurements"] = [
+                    dict(zip(("created", "mechanism", "query", "sensitivity", "scale", "rho"), m))
+                    for m in conn.execute(
+                        "SELECT created, mechanism, query, sensitivity, scale, rho FROM measurements "
+                        "WHERE release_id = ? ORDER BY id",
+                        (rel["release_id"],),
+                    )
+                ]
+                rel["rho_charged"] = math.fsum(m["rho"] for m in rel["measurements"])
+        finally:
+            conn.execute("COMMIT")
+        epsilon, delta, rho_total = budget
+        rho_spent = math.fsum(r["rho"] for r in releases)
+        return {
+            "dataset": dataset,
+            "neighbouring": NEIGHBOURING,
+            "epsilon": epsilon,
+            "delta": delta,
+            "rho_total": rho_total,
+            "rho_spent": rho_spent,
+            "rho_remaining": max(rho_total - rho_spent, 0.0),
+            "epsilon_spent": epsilon_from_rho(rho_spent, delta),
+            "releases": releases,
+        }
+
+    @contextlib.contextmanager
+    def release(
+        self,
+        dataset: str,
+        rho: float,
+        method: str,
+        insecure_rng: np.random.Generator | None = None,
+    ) -> Iterator["Release"]:
+        """Reserve ``rho`` of ``dataset``'s budget for one release; yield a :class:`Release`.
+
+        The whole ``rho`` is spent the moment this returns (the data is about to
+        be touched), whatever happens next. Raises :class:`BudgetExceeded`, writing
+        nothing, when it does not fit. On normal exit the release is marked
+        complete; on an exception it stays incomplete with the error recorded.
+        ``insecure_rng`` (a numpy Generator) opts into the research path: noise
+        from numpy instead of OpenDP -- not for real releases; warned and marked.
+        """
+        dataset = _check_name("dataset", dataset)
+        rho = _check_positive("rho", rho)
+        method = _check_name("method", method)
+        if insecure_rng is not None and not isinstance(insecure_rng, np.random.Generator):
+            raise InputError(
+                f"insecure_rng must be a numpy.random.Generator, got {type(insecure_rng).__name__}; "
+                "leave it None for a real release"
+            )
+        release_id = uuid.uuid4().hex
+        with self._write() as conn:
+            rho_total = self._budget(conn, dataset)[2]
+            spent = math.fsum(r[0] for r in conn.execute("SELECT rho FROM releases WHERE dataset = ?", (dataset,)))
+            if not _fits(spent, rho, rho_total):
+                raise BudgetExceeded(dataset, rho, max(rho_total - spent, 0.0))
+            conn.execute(
+                "INSERT INTO releases (release_id, dataset, method, rho, research_rng, created) VALUES (?,?,?,?,?,?)",
+                (release_id, dataset, method, rho, int(insecure_rng is not None), _now()),
+            )
+        if insecure_rng is not None:
+            warnings.warn(
+                f"INSECURE RNG: release {release_id} of dataset {dataset!r} draws its noise from numpy, "
+                "not from OpenDP's samplers. Its output is for research only and must not be published "
+                "as differentially private; the ledger marks it research_rng=true.",
+                InsecureRNGWarning,
+                stacklevel=3,
+            )
+        rel = Release(self, dataset, release_id, rho, insecure_rng)
+        try:
+            yield rel
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                rel._finish(error=f"{type(exc).__name__}: {exc}")
+            raise
+        rel._finish(error=None)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return str(self.path) if self.path is not None else "the in-memory ledger"
+
+    def _budget(self, conn: sqlite3.Connection, dataset: str) -> tuple[float, float, float]:
+        row = conn.execute("SELECT epsilon, delta, rho_total FROM budgets WHERE dataset = ?", (dataset,)).fetchone()
+        if row is None:
+            known = ", ".join(repr(d) for d in self.datasets()) or "none"
+            raise InputError(
+                f"dataset {dataset!r} has no budget in {self._where()} (known: {known}); "
+                "create one with `dpsynth ledger init`"
+            )
+        return row
+
+
+class Release:
+    """One reserved slice of a dataset's budget; every mechanism charges through it.
+
+    Attributes: ``release_id``, ``dataset``, ``rho`` (reserved), ``rho_charged``,
+    ``rho_remaining`` (of the reservation), ``research_rng`` and ``insecure_rng``
+    (the numpy Generator of the research path, or None). Only
+    :meth:`Ledger.release` creates one; it is usable only inside its ``with``.
+    """
+
+    def __init__(self, ledger: Ledger, dataset: str, release_id: str, rho: float,
+                 insecure_rng: np.random.Generator | None):
+        self._ledger = ledger
+        self.dataset = dataset
+        self.release_id = release_id
+        self.rho = rho
+        self.rho_charged = 0.0
+        self.insecure_rng = insecure_rng
+        self._open = True
+
+    @property
+    def research_rng(self) -> bool:
+        return self.insecure_rng is not None
+
+    @property
+    def rho_remaining(self) -> float:
+        return max(self.rho - self.rho_charged, 0.0)
+
+    def charge(self, mechanism: str, query: str | Sequence[str], sensitivity: float, scale: float, rho: float) -> None:
+        """Record one measurement before its result is used.
+
+        ``sensitivity`` is the mechanism's sensitivity (L2 for the Gaussian, L-inf
+        of the scores for the exponential mechanism), ``scale`` its noise scale,
+        ``rho`` its zCDP cost. Raises :class:`BudgetExceeded`, writing nothing, if
+        the charges would exceed this release's reservation.
+        """
+        if not self._open:
+            raise InputError(f"release {self.release_id} is finished; open a new release to measure again")
+        mechanism = _check_name("mechanism", mechanism)
+        sensitivity = _check_positive("sensitivity", sensitivity)
+        scale = _check_positive("scale", scale)
+        rho = _check_positive("rho", rho, allow_zero=True)
+        if not _fits(self.rho_charged, rho, self.rho):
+            raise BudgetExceeded(f"{self.dataset} (release {self.release_id})", rho, self.rho_remaining)
+        with self._ledger._write() as conn:
+            conn.execute(
+                "INSERT INTO measurements (release_id, created, mechanism, query, sensitivity, scale, rho) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (self.release_id, _now(), mechanism, _query_text(query), sensitivity, scale, rho),
+            )
+        self.rho_charged = math.fsum((self.rho_charged, rho))
+
+    def _finish(self, error: str | None) -> None:
+        self._open = False
+        with self._ledger._write() as conn:
+            conn.execute(
+                "UPDATE releases SET complete = ?, finished = ?, error = ? WHERE release_id = ?",
+                (int(error is None), _now(), error, self.release_id),
+            )
+
+    def __repr__(self) -> str:
+        return (f"Release({self.release_id}, dataset={self.dataset!r}, rho={self.rho:.6g}, "
+                f"charged={self.rho_charged:.6g}, research_rng={self.research_rng})")
+
+
+def _check_name(what: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{what}={value!r} is invalid; pass a non-empty name")
+    return value
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a script into statements (``executescript`` would commit mid-transaction)."""
+    statements, current = [], ""
+    for line in script.strip().splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements

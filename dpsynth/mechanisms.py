@@ -1,0 +1,133 @@
+"""Noise mechanisms. Every noisy answer is charged to a :class:`~dpsynth.accounting.Release`
+before it is computed, with the rho that OpenDP's own privacy map reports.
+
+* :func:`gaussian` -- a count vector (L2 sensitivity 1 under add/remove-one: one
+  record changes one cell by 1) plus Gaussian noise of standard deviation
+  ``sigma``; rho = 1 / (2 sigma^2). Integer counts get OpenDP's discrete
+  Gaussian, float vectors its continuous Gaussian; the whole vector in one call.
+* :func:`exponential` -- the exponential mechanism on scores with L-inf
+  sensitivity ``sensitivity``: index i is chosen with probability proportional
+  to exp(epsilon * score_i / (2 * sensitivity)) (OpenDP's report-noisy-max with
+  Gumbel noise of scale 2 * sensitivity / epsilon); rho = epsilon^2 / 8
+  (bounded-range analysis, Cesar & Rogers 2021), as OpenDP's map reports.
+
+Research path: a release opened with ``insecure_rng=numpy.random.Generator(...)``
+draws the same distributions from numpy instead (seeded, fast, reproducible;
+not hardened against floating-point attacks, so never for real releases). It is
+charged identically and marked ``research_rng`` in the ledger.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from dpsynth.accounting import Release, _check_positive, dp
+from dpsynth.errors import InputError
+
+__all__ = ["gaussian", "exponential", "sigma_for_rho"]
+
+
+def sigma_for_rho(rho: float, sensitivity: float = 1.0) -> float:
+    """Gaussian noise scale (standard deviation) whose zCDP cost is ``rho``.
+
+    sigma = sensitivity / sqrt(2 rho), the inverse of rho = sensitivity^2 / (2 sigma^2).
+    """
+    rho = _check_positive("rho", rho)
+    sensitivity = _check_positive("sensitivity", sensitivity)
+    return sensitivity / math.sqrt(2.0 * rho)
+
+
+def _gaussian_measurement(discrete: bool, sigma: float) -> dp.Measurement:
+    if discrete:
+        space = dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64")
+    else:
+        space = dp.vector_domain(dp.atom_domain(T="f64", nan=False)), dp.l2_distance(T="f64")
+    return dp.m.make_gaussian(*space, scale=sigma)
+
+
+def gaussian(release: Release, query: str | Sequence[str], values: np.ndarray, sigma: float) -> np.ndarray:
+    """``values`` (a count vector, L2 sensitivity 1) plus Gaussian noise of std ``sigma``.
+
+    Integer ``values`` -> OpenDP's discrete Gaussian (integer output); float
+    ``values`` -> OpenDP's continuous Gaussian. The shape is kept. Charges
+    rho = 1 / (2 sigma^2) (OpenDP's map at L2 distance 1) to ``release`` first.
+    """
+    x = np.asarray(values)
+    sigma = _check_positive("sigma", sigma)
+    if x.size == 0:
+        raise InputError(f"query {query!r}: values is empty; there is nothing to measure")
+    if np.issubdtype(x.dtype, np.integer):
+        discrete = True
+        if x.dtype == np.uint64 and x.max() > np.iinfo(np.int64).max:
+            raise InputError(f"query {query!r}: counts above 2^63-1 cannot be measured")
+        flat = x.astype(np.int64, copy=False).ravel()
+    elif np.issubdtype(x.dtype, np.floating):
+        discrete = False
+        flat = x.astype(np.float64, copy=False).ravel()
+        if not np.isfinite(flat).all():
+            raise InputError(f"query {query!r}: values contain NaN or infinity; pass finite counts")
+    else:
+        raise InputError(f"query {query!r}: values have dtype {x.dtype}; pass an integer or float array of counts")
+    meas = _gaussian_measurement(discrete, sigma)
+    rho = meas.map(1 if discrete else 1.0)
+    release.charge("discrete_gaussian" if discrete else "gaussian", query, 1.0, sigma, rho)
+    rng = release.insecure_rng
+    if rng is None:
+        noisy = np.asarray(meas(flat), dtype=flat.dtype)
+    elif discrete:
+        noisy = flat + _numpy_discrete_gaussian(rng, sigma, flat.size)
+    else:
+        noisy = flat + rng.normal(0.0, sigma, size=flat.size)
+    return noisy.reshape(x.shape)
+
+
+def exponential(release: Release, query: str | Sequence[str], scores: np.ndarray,
+                epsilon: float, sensitivity: float) -> int:
+    """Index chosen with probability proportional to exp(epsilon * score / (2 * sensitivity)).
+
+    ``sensitivity`` bounds how much any one score moves when one record is added
+    or removed (L-inf). Charges rho = epsilon^2 / 8 (OpenDP's zCDP map of
+    report-noisy-max with Gumbel noise) to ``release`` before selecting.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    epsilon = _check_positive("epsilon", epsilon)
+    sensitivity = _check_positive("sensitivity", sensitivity)
+    if s.size == 0:
+        raise InputError(f"query {query!r}: no candidates to select from")
+    if not np.isfinite(s).all():
+        raise InputError(f"query {query!r}: scores contain NaN or infinity; pass finite scores")
+    scale = 2.0 * sensitivity / epsilon
+    meas = dp.m.make_noisy_max(
+        dp.vector_domain(dp.atom_domain(T="f64", nan=False)),
+        dp.linf_distance(T="f64"),
+        dp.zero_concentrated_divergence(),
+        scale=scale,
+    )
+    rho = meas.map(sensitivity)
+    release.charge("exponential", query, sensitivity, scale, rho)
+    rng = release.insecure_rng
+    if rng is None:
+        return int(meas(s))
+    return int(np.argmax(s + rng.gumbel(0.0, scale, size=s.size)))
+
+
+def _numpy_discrete_gaussian(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray:
+    """``n`` draws of the discrete Gaussian N_Z(0, sigma^2) from numpy (research path only).
+
+    Rejection sampling from a discrete Laplace proposal (Canonne, Kamath &
+    Steinke 2020, Algorithm 3), vectorised; exact up to floating-point rounding.
+    """
+    t = math.floor(sigma) + 1
+    p = -math.expm1(-1.0 / t)  # geometric success probability of the discrete Laplace(t)
+    out = np.empty(n, dtype=np.int64)
+    filled = 0
+    while filled < n:
+        m = 3 * (n - filled) + 64  # acceptance is about 0.45-0.76 depending on sigma
+        y = rng.geometric(p, m) - rng.geometric(p, m)
+        accept = rng.random(m) < np.exp(-((np.abs(y) - sigma**2 / t) ** 2) / (2.0 * sigma**2))
+        kept = y[accept][: n - filled]
+        out[filled : filled + kept.size] = kept
+        filled += kept.size
+    return out

@@ -142,8 +142,11 @@ def epsilon_from_rho(rho: float, delta: float) -> float:
     # up makes the probe's rho >= the requested rho, so epsilon errs on the safe side.
     probe = dp.m.make_gaussian(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float), scale=1.0)
     d_in = math.nextafter(math.sqrt(2.0 * rho), math.inf)
-    profile = dp.c.make_zCDP_to_approxDP(probe).map(d_in)
-    return float(profile.epsilon(delta))
+    try:
+        return float(dp.c.make_zCDP_to_approxDP(probe).map(d_in).epsilon(delta))
+    except dp.OpenDPException as exc:
+        detail = " ".join(str(exc).split())
+        raise InputError(f"rho={rho!r} at delta={delta!r} is beyond OpenDP's conversion to epsilon ({detail})")
 
 
 def rho_from_epsilon(epsilon: float, delta: float) -> float:
@@ -155,16 +158,26 @@ def rho_from_epsilon(epsilon: float, delta: float) -> float:
     delta = _check_delta(delta)
     epsilon = _check_positive("epsilon", epsilon)
     lo, hi = 0.0, epsilon
-    while epsilon_from_rho(hi, delta) <= epsilon:
+    while _within(hi, delta, epsilon):
         lo, hi = hi, 2.0 * hi
     while True:
         mid = 0.5 * (lo + hi)
         if not lo < mid < hi:
+            if lo == 0.0:
+                raise InputError(f"epsilon={epsilon!r} at delta={delta!r} leaves no positive rho; pass a larger epsilon")
             return lo
-        if epsilon_from_rho(mid, delta) <= epsilon:
+        if _within(mid, delta, epsilon):
             lo = mid
         else:
             hi = mid
+
+
+def _within(rho: float, delta: float, epsilon: float) -> bool:
+    """epsilon_from_rho(rho, delta) <= epsilon; a rho beyond OpenDP's range counts as too large."""
+    try:
+        return epsilon_from_rho(rho, delta) <= epsilon
+    except InputError:
+        return False
 
 
 # --------------------------------------------------------------------------- ledger

@@ -1,0 +1,68 @@
+"""``dpsynth schema DATA``: draft a schema from a table for the user to review.
+
+The draft is read off the (private) data, so the command warns on stderr and the
+file records ``"drafted_from_data": true``; releases refuse it unless the user
+passes ``--schema-is-public`` or learns the domain with DP.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dpsynth.domain import DEFAULT_BINS, DEFAULT_MAX_CATEGORIES, draft_schema
+from dpsynth.errors import InputError
+from dpsynth.io import check_writable, dump_json, read_table
+
+WARNING = (
+    "dpsynth: warning: this schema was drafted from the private data in {data}: its categories and "
+    "bounds reveal values of real records. Review it and replace them with public knowledge; a release "
+    "with it needs --schema-is-public (you assert the domain is public) or DP domain learning. "
+    "The file records \"drafted_from_data\": true.\n"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "schema",
+        help="draft a schema (the public domain) from a table, for review",
+        description="Draft a schema JSON from a CSV/Parquet table. The draft is read off the data and "
+                    "is NOT public: review it (format: docs/schema.md).",
+    )
+    p.add_argument("data", metavar="DATA", help="CSV or Parquet file")
+    p.add_argument("--out", metavar="SCHEMA_JSON", help="write the schema here (default: print it)")
+    p.add_argument("--max-categories", type=int, default=DEFAULT_MAX_CATEGORIES, metavar="N",
+                   help="most cells a categorical column gets; beyond it the rarest values go to 'other' "
+                        f"(default {DEFAULT_MAX_CATEGORIES})")
+    p.add_argument("--bins", type=int, default=DEFAULT_BINS, metavar="N",
+                   help=f"bins per numeric/datetime column (default {DEFAULT_BINS})")
+    p.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_categories < 2:
+        raise InputError(f"--max-categories must be at least 2 (one value and 'other'), got {args.max_categories}")
+    if args.bins < 1:
+        raise InputError(f"--bins must be at least 1, got {args.bins}")
+    if args.out:
+        check_writable(args.out)
+    schema = draft_schema(read_table(args.data), max_categories=args.max_categories, bins=args.bins)
+    if args.out:
+        schema.to_json(args.out)
+    sys.stderr.write(WARNING.format(data=args.data))
+    if args.json:
+        print(dump_json({
+            "out": args.out,
+            "hash": schema.hash(),
+            "drafted_from_data": schema.drafted_from_data,
+            "columns": [{"name": c.name, "kind": c.kind, "cells": c.size} for c in schema.columns],
+            "schema": schema.to_dict(),
+        }))
+    elif args.out:
+        for c in schema.columns:
+            print(f"{c.name}: {c.kind}, {c.size} cells")
+        print(f"wrote {args.out} ({len(schema.columns)} columns, sha256 {schema.hash()[:16]}...)")
+    else:
+        print(json.dumps(schema.to_dict(), indent=2, ensure_ascii=False))
+    return 0

@@ -133,7 +133,7 @@ class Column:
     """One column of the schema; subclasses define the value cells."""
 
     name: str
-    missing: bool = False
+    missing: bool = field(default=False, kw_only=True)
     kind: ClassVar[str] = ""
 
     @property
@@ -187,6 +187,7 @@ class Categorical(Column):
     _index: pd.Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _bool(self.name, "missing", self.missing)
         cats = tuple(_plain(c) for c in self.categories)
         other = _plain(self.other)
         for c in cats + ((other,) if other is not None else ()):

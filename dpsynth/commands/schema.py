@@ -1,5 +1,8 @@
 """``dpsynth schema DATA``: draft a schema from a table for the user to review.
 
+``dpsynth schema DATA --check SCHEMA`` instead validates a (hand-written)
+schema and checks that DATA encodes under it.
+
 The draft is read off the (private) data, so the command warns on stderr and the
 file records ``"drafted_from_data": true``; releases refuse it unless the user
 passes ``--schema-is-public`` or learns the domain with DP.
@@ -10,7 +13,7 @@ import argparse
 import json
 import sys
 
-from dpsynth.domain import DEFAULT_BINS, DEFAULT_MAX_CATEGORIES, draft_schema
+from dpsynth.domain import DEFAULT_BINS, DEFAULT_MAX_CATEGORIES, Schema, draft_schema
 from dpsynth.errors import InputError
 from dpsynth.io import check_writable, dump_json, read_table
 
@@ -36,11 +39,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {DEFAULT_MAX_CATEGORIES})")
     p.add_argument("--bins", type=int, default=DEFAULT_BINS, metavar="N",
                    help=f"bins per numeric/datetime column (default {DEFAULT_BINS})")
+    p.add_argument("--check", metavar="SCHEMA_JSON",
+                   help="instead of drafting, validate this schema and check that DATA encodes under it")
     p.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     p.set_defaults(func=run)
 
 
+def _summary(schema: Schema) -> list[dict]:
+    return [{"name": c.name, "kind": c.kind, "cells": c.size} for c in schema.columns]
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.out:
+        raise InputError("--check validates an existing schema; it cannot be combined with --out")
+    schema = Schema.from_json(args.check)
+    codes = schema.encode(read_table(args.data))
+    if args.json:
+        print(dump_json({"schema": args.check, "ok": True, "hash": schema.hash(),
+                         "drafted_from_data": schema.drafted_from_data, "columns": _summary(schema)}))
+    else:
+        print(f"{args.check}: valid; {args.data} encodes under it ({codes.shape[1]} columns, "
+              f"{sum(schema.sizes)} cells in all, sha256 {schema.hash()[:16]}...)")
+        if schema.drafted_from_data:
+            print("note: it was drafted from data; a release with it needs --schema-is-public")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.check:
+        return _check(args)
     if args.max_categories < 2:
         raise InputError(f"--max-categories must be at least 2 (one value and 'other'), got {args.max_categories}")
     if args.bins < 1:
@@ -56,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             "out": args.out,
             "hash": schema.hash(),
             "drafted_from_data": schema.drafted_from_data,
-            "columns": [{"name": c.name, "kind": c.kind, "cells": c.size} for c in schema.columns],
+            "columns": _summary(schema),
             "schema": schema.to_dict(),
         }))
     elif args.out:

@@ -35,6 +35,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import opendp.prelude as dp
+from scipy import optimize
 
 from dpsynth.errors import BudgetExceeded, InputError
 
@@ -144,32 +145,42 @@ def epsilon_from_rho(rho: float, delta: float) -> float:
     d_in = math.nextafter(math.sqrt(2.0 * rho), math.inf)
     try:
         return float(dp.c.make_zCDP_to_approxDP(probe).map(d_in).epsilon(delta))
-    except dp.OpenDPException as exc:
-        detail = " ".join(str(exc).split())
-        raise InputError(f"rho={rho!r} at delta={delta!r} is beyond OpenDP's conversion to epsilon ({detail})")
+    except dp.OpenDPException:
+        raise InputError(
+            f"rho={rho!r} at delta={delta!r} is beyond the range of OpenDP's conversion to epsilon "
+            "(numeric overflow); use a smaller rho or a larger delta"
+        ) from None
 
 
 def rho_from_epsilon(epsilon: float, delta: float) -> float:
     """The largest rho whose tight conversion gives at most ``(epsilon, delta)``-DP.
 
-    Inverts :func:`epsilon_from_rho` (monotone in rho) by bisection down to
-    adjacent floats, keeping the side where ``epsilon_from_rho(rho) <= epsilon``.
+    Inverts :func:`epsilon_from_rho` (increasing in rho) with Brent's method,
+    bracketed below by the classical bound rho = (sqrt(eps + log(1/delta)) -
+    sqrt(log(1/delta)))^2, and returns a point on the safe side:
+    ``epsilon_from_rho(result, delta) <= epsilon``, within 1e-14 relative of the root.
     """
     delta = _check_delta(delta)
     epsilon = _check_positive("epsilon", epsilon)
-    lo, hi = 0.0, epsilon
+    log_inv_delta = -math.log(delta)
+    lo = (epsilon / (math.sqrt(epsilon + log_inv_delta) + math.sqrt(log_inv_delta))) ** 2  # no cancellation
+    while lo > 0 and not _within(lo, delta, epsilon):  # only where OpenDP's range ends below lo
+        lo /= 2
+    if lo <= 0:
+        raise InputError(f"epsilon={epsilon!r} at delta={delta!r} leaves no positive rho; pass a larger epsilon")
+    hi = 2 * lo
     while _within(hi, delta, epsilon):
-        lo, hi = hi, 2.0 * hi
-    while True:
-        mid = 0.5 * (lo + hi)
-        if not lo < mid < hi:
-            if lo == 0.0:
-                raise InputError(f"epsilon={epsilon!r} at delta={delta!r} leaves no positive rho; pass a larger epsilon")
-            return lo
-        if _within(mid, delta, epsilon):
-            lo = mid
-        else:
-            hi = mid
+        lo, hi = hi, 2 * hi
+
+    def excess(rho: float) -> float:
+        try:
+            return epsilon_from_rho(rho, delta) - epsilon
+        except InputError:  # beyond OpenDP's range: certainly too large
+            return epsilon
+
+    root = optimize.brentq(excess, lo, hi, xtol=1e-300, rtol=1e-15)
+    candidate = root * (1 - 1e-14)
+    return candidate if lo < candidate and _within(candidate, delta, epsilon) else lo
 
 
 def _within(rho: float, delta: float, epsilon: float) -> bool:

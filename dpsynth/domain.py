@@ -38,6 +38,8 @@ DEFAULT_MAX_CATEGORIES = 32
 DEFAULT_BINS = 32
 #: Resolutions :func:`draft_schema` tries for datetimes, coarsest first.
 _DRAFT_RESOLUTIONS = ("1D", "1h", "1min", "1s", "1ms", "1us")
+#: Decoded string columns: pandas 3's string dtype; pandas 2's "str" would turn None into "None".
+_STR_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 _ISO_DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 )
@@ -278,7 +280,7 @@ class Categorical(Column):
             values[na] = np.nan
             return pd.Series(values, name=self.name)
         values = np.asarray(labels + [None], dtype=object)[np.where(na, len(labels), codes)]
-        return pd.Series(values, name=self.name, dtype="str" if kind == "str" else object)
+        return pd.Series(values, name=self.name, dtype=_STR_DTYPE if kind == "str" else object)
 
 
 @dataclass(frozen=True)
@@ -452,6 +454,9 @@ class Datetime(Column):
         hi = self._wall_ns(self.upper, "upper")
         if lo > hi:
             raise InputError(f"column {name!r}: lower ({self.lower}) is later than upper ({self.upper}); swap them")
+        if hi - lo >= 2**63:
+            raise InputError(f"column {name!r}: {self.lower}..{self.upper} spans more than 292 years; "
+                             f"narrow the bounds")
         step = self._timedelta_ns(self.resolution, "resolution") if self.resolution is not None else 1
         n_grid = (hi - lo) // step + 1
         if (self.bins is None) == (self.bin_width is None):
@@ -829,7 +834,7 @@ def _draft_column(name: str, s: pd.Series, max_categories: int, bins: int) -> Co
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise InputError(f"column {name!r}: no finite numbers to draft bounds from; write its spec by hand")
-        if missing and np.array_equal(x, np.round(x)) and np.abs(finite).max() < 2**53:
+        if missing and finite.size == x.size and np.array_equal(x, np.round(x)) and np.abs(x).max() < 2**53:
             return _draft_integer(name, pd.Series(x.astype(np.int64)), missing, max_categories, bins)
         lower, upper = float(finite.min()), float(finite.max())
         return Numeric(name=name, lower=lower, upper=upper, bins=1 if lower == upper else bins, missing=missing)

@@ -210,6 +210,18 @@ def test_names_sizes_and_smallest_code_dtype():
     assert small.encode(pd.DataFrame({"c": ["d"]})).dtype == np.uint8
 
 
+def test_columns_built_in_code_equal_their_json_form():
+    built = Schema([Categorical("c", ["a", "b"], other="rest", missing=True),
+                    Numeric("n", 0, 10, 5, integer=True),
+                    Numeric("e", edges=[0, 0.5, 2]),
+                    Datetime("t", "2020-01-01", "2020-03-01", bin_width="7D", resolution="1D", missing=True)])
+    assert Schema.from_json(built.to_dict()) == built
+    assert built.to_dict()["columns"]["t"] == {"kind": "datetime", "lower": "2020-01-01T00:00:00",
+                                               "upper": "2020-03-01T00:00:00", "bin_width": "7D",
+                                               "resolution": "1D", "missing": True}
+    assert built.sizes == (4, 5, 2, 10) and built["n"].size == 5
+
+
 def test_column_mismatch_errors_say_which():
     s = mixed_schema()
     with pytest.raises(InputError, match=r"not in the schema: 'extra'"):

@@ -1,0 +1,145 @@
+"""Exact inference: two-pass belief propagation on a junction tree, and
+variable elimination for attribute sets that no single clique holds.
+
+Every clique array has its axes in canonical (domain) order, so a separator
+array reshaped with size-1 axes broadcasts into either neighbour without a
+transpose; the axis bookkeeping is done once in :class:`BeliefPropagation`.
+
+The upward pass turns each non-root clique's belief ``b_c`` (its log-potential
+plus its children's log-messages) into the conditional table
+``P(c \\ S | S) = exp(b_c - logsumexp_{c \\ S} b_c)`` and sends the log-sum-exp to
+the parent (max-shifted per separator slice, so no slice can underflow to an
+all-zero sum). The downward pass is then a product: the clique marginal is the
+conditional times the parent marginal summed onto the separator. The
+conditionals are exactly what ancestral sampling needs.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from dpsynth.pgm.domain import Domain
+from dpsynth.pgm.factor import Factor
+from dpsynth.pgm.junction_tree import JunctionTree
+
+
+def _axes(clique: Sequence[str], drop: Sequence[str]) -> tuple[int, ...]:
+    return tuple(i for i, a in enumerate(clique) if a in drop)
+
+
+def _embed(domain: Domain, clique: Sequence[str], sub: Sequence[str]) -> tuple[int, ...]:
+    """Shape of an array over canonical ``sub`` laid out on ``clique``'s axes."""
+    return tuple(domain.sizes[domain.index(a)] if a in sub else 1 for a in clique)
+
+
+class BeliefPropagation:
+    """Sum-product on one junction tree; arrays are lists indexed like ``tree.cliques``."""
+
+    def __init__(self, domain: Domain, tree: JunctionTree) -> None:
+        self.domain = domain
+        self.tree = tree
+        self.shapes = [domain.shape(c) for c in tree.cliques]
+        self.children: list[list[int]] = [[] for _ in tree.cliques]
+        self.up_axes: list[tuple[int, ...]] = []     # axes of c summed onto its separator
+        self.down_axes: list[tuple[int, ...]] = []   # axes of parent(c) summed onto it
+        self.sep_in_parent: list[tuple[int, ...]] = []
+        self.sep_in_child: list[tuple[int, ...]] = []
+        for i, (cl, p, sep) in enumerate(zip(tree.cliques, tree.parent, tree.separators)):
+            if p >= 0:
+                self.children[p].append(i)
+            rest = [a for a in cl if a not in sep]
+            self.up_axes.append(_axes(cl, rest))  # all axes for the root
+            if p < 0:
+                self.down_axes.append(())
+                self.sep_in_parent.append(())
+            else:
+                self.down_axes.append(_axes(tree.cliques[p], [a for a in tree.cliques[p] if a not in sep]))
+                self.sep_in_parent.append(_embed(domain, tree.cliques[p], sep))
+            self.sep_in_child.append(_embed(domain, cl, sep))
+        self.postorder = tuple(reversed(tree.order))
+
+    def calibrate(self, theta: Sequence[np.ndarray], total: float
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+        """Clique marginals (counts summing to ``total``), the conditional tables
+        ``P(c \\ S | S)`` (the root's is its joint), and ``log Z`` of ``theta``."""
+        n = len(theta)
+        msg: list[np.ndarray | None] = [None] * n
+        cond: list[np.ndarray | None] = [None] * n
+        log_z = 0.0
+        for c in self.postorder:
+            b = theta[c]
+            for k in self.children[c]:
+                b = b + msg[k]
+            axes = self.up_axes[c]
+            m = b.max(axis=axes, keepdims=True)
+            if not np.all(np.isfinite(m)):          # impossible separator values
+                m = np.where(np.isfinite(m), m, 0.0)
+            e = np.exp(b - m)
+            s = e.sum(axis=axes, keepdims=True)
+            with np.errstate(divide="ignore"):
+                lse = np.log(s) + m
+            if not np.all(s > 0):
+                s = np.where(s > 0, s, 1.0)
+            cond[c] = e / s
+            if self.tree.parent[c] < 0:
+                log_z = float(lse.reshape(()))
+            else:
+                msg[c] = lse.reshape(self.sep_in_parent[c])
+        mu: list[np.ndarray | None] = [None] * n
+        for c in self.tree.order:
+            p = self.tree.parent[c]
+            if p < 0:
+                mu[c] = cond[c] * total
+            else:
+                sep = mu[p].sum(axis=self.down_axes[c], keepdims=True) if self.down_axes[c] else mu[p]
+                mu[c] = cond[c] * sep.reshape(self.sep_in_child[c])
+        return mu, cond, log_z
+
+    def factorize(self, marginals: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Log-potentials of the distribution with the given consistent clique
+        marginals: the root's log-marginal, and for every other clique the log
+        of ``P(c \\ S | S)`` (uniform on separator values without mass)."""
+        theta = []
+        for c, mu in enumerate(marginals):
+            with np.errstate(divide="ignore"):
+                t = np.log(mu)
+                if self.tree.parent[c] >= 0:
+                    sep = mu.sum(axis=self.up_axes[c], keepdims=True)
+                    t = np.where(sep > 0, t - np.log(np.where(sep > 0, sep, 1.0)), 0.0)
+            theta.append(t)
+        return theta
+
+
+def variable_elimination(domain: Domain, factors: Sequence[Factor], attrs: Sequence[str],
+                         total: float) -> np.ndarray:
+    """Marginal counts over ``attrs`` (in that order) of the distribution
+    proportional to the product of ``factors`` (log-space), scaled to ``total``.
+
+    Eliminates the other attributes greedily, each step the one whose
+    combined factor is smallest.
+    """
+    keep = set(attrs)
+    pool = list(factors)
+    scope = {a for f in pool for a in f.attrs}
+    missing = keep - scope
+    pool.extend(Factor.zeros(domain, (a,)) for a in domain.canonical(missing))
+    eliminate = scope - keep
+    while eliminate:
+        def cost(v: str) -> int:
+            return domain.size({a for f in pool if v in f.attrs for a in f.attrs})
+        v = min(sorted(eliminate, key=domain.index), key=cost)
+        eliminate.discard(v)
+        touching = [f for f in pool if v in f.attrs]
+        pool = [f for f in pool if v not in f.attrs]
+        prod = touching[0]
+        for f in touching[1:]:
+            prod = prod + f
+        pool.append(prod.logsumexp(a for a in prod.attrs if a != v))
+    prod = pool[0]
+    for f in pool[1:]:
+        prod = prod + f
+    logp = prod.transpose(tuple(attrs)).values if prod.attrs else prod.values
+    logp = logp - logp.max()
+    p = np.exp(logp)
+    return p * (total / p.sum())

@@ -1,0 +1,163 @@
+"""Junction trees: triangulation by greedy elimination, and the model-size guard.
+
+The model graph joins two attributes when some measured clique holds both
+(every attribute is a node, measured or not). Eliminating its nodes greedily
+-- each step the node adding the fewest fill-in edges, ties broken by the
+fewest cells in its neighbourhood, then by domain order -- triangulates it
+(a graph that is already chordal gets no fill-in at all, so a tree of pairs
+stays a tree of pairs); the
+cliques formed are the candidates, and the maximal ones are joined by a
+maximum spanning tree over separator sizes (networkx), which for the cliques
+of a chordal graph has the running-intersection property. Disconnected parts
+hang together through empty separators, so the model is always one tree.
+
+:func:`junction_tree_size` and :func:`check_model_size` run the elimination
+alone -- graph operations, no array is allocated -- so a synthesizer can test a
+candidate clique set cheaply before measuring it (AIM's model-size rule).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import networkx as nx
+
+from dpsynth.errors import InputError
+from dpsynth.pgm.domain import Domain
+
+DEFAULT_MAX_CELLS = 10**7
+
+
+class ModelTooLarge(InputError):
+    """The junction tree of a clique set has more cells than allowed.
+
+    Attributes: ``clique`` (the largest junction-tree clique, the one to
+    blame), ``clique_cells``, ``total_cells``, ``max_cells``.
+    """
+
+    def __init__(self, clique: tuple[str, ...], clique_cells: int, total_cells: int, max_cells: int):
+        self.clique = clique
+        self.clique_cells = clique_cells
+        self.total_cells = total_cells
+        self.max_cells = max_cells
+        super().__init__(
+            f"graphical model too large: its junction tree has {total_cells:,} cells, over the "
+            f"limit of {max_cells:,}; the largest clique {clique} alone has {clique_cells:,} cells. "
+            "Measure fewer or smaller marginals, coarsen those attributes, or raise max_cells"
+        )
+
+
+@dataclass(frozen=True)
+class JunctionTree:
+    """Maximal cliques (canonical attribute order) arranged as a rooted tree.
+
+    ``parent[i]`` is the index of clique ``i``'s parent (-1 for the root,
+    clique 0); ``order`` lists clique indices parents-first; ``separators[i]``
+    is ``cliques[i] & cliques[parent[i]]`` in canonical order (``()`` for the
+    root or across disconnected parts); ``cells[i]`` is the size of clique ``i``.
+    """
+
+    cliques: tuple[tuple[str, ...], ...]
+    parent: tuple[int, ...]
+    order: tuple[int, ...]
+    separators: tuple[tuple[str, ...], ...]
+    cells: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        """Total cells over all cliques: the memory of one set of potentials."""
+        return sum(self.cells)
+
+    def containing(self, attrs: Iterable[str]) -> int | None:
+        """Index of the smallest clique holding all of ``attrs``, or None."""
+        attrs = set(attrs)
+        best = None
+        for i, cl in enumerate(self.cliques):
+            if attrs <= set(cl) and (best is None or self.cells[i] < self.cells[best]):
+                best = i
+        return best
+
+
+def _maximal_cliques(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
+    """Maximal cliques of the greedy triangulation, canonical, in elimination order."""
+    adj: dict[str, set[str]] = {a: set() for a in domain.names}
+    for cl in cliques:
+        cl = domain.canonical(cl)
+        for a, b in itertools.combinations(cl, 2):
+            adj[a].add(b)
+            adj[b].add(a)
+    size = dict(zip(domain.names, domain.sizes))
+    cells = {v: size[v] * math.prod(size[u] for u in adj[v]) for v in adj}
+
+    def fill(v: str) -> int:
+        nb = adj[v]
+        return sum(len(nb - adj[u]) - 1 for u in nb) // 2
+
+    formed: list[frozenset[str]] = []
+    while adj:
+        v = min(adj, key=lambda u: (fill(u), cells[u], domain.index(u)))
+        nb = adj.pop(v)
+        del cells[v]
+        formed.append(frozenset(nb | {v}))
+        for u in nb:
+            adj[u] |= nb
+            adj[u].discard(u)
+            adj[u].discard(v)
+        for u in nb:
+            cells[u] = size[u] * math.prod(size[w] for w in adj[u])
+    maximal = [c for i, c in enumerate(formed)
+               if not any(c < d or (c == d and j < i) for j, d in enumerate(formed) if j != i)]
+    return [domain.canonical(c) for c in maximal]
+
+
+def junction_tree_size(domain: Domain, cliques: Iterable[Sequence[str]]) -> int:
+    """Total cells of the junction-tree cliques the engine would build for ``cliques``."""
+    return sum(domain.size(c) for c in _maximal_cliques(domain, cliques))
+
+
+def check_model_size(domain: Domain, cliques: Iterable[Sequence[str]],
+                     max_cells: int = DEFAULT_MAX_CELLS) -> int:
+    """Return the junction-tree size of ``cliques``; raise :class:`ModelTooLarge`
+    (naming the largest clique) when it exceeds ``max_cells``."""
+    tree_cliques = _maximal_cliques(domain, cliques)
+    sizes = [domain.size(c) for c in tree_cliques]
+    total = sum(sizes)
+    if total > max_cells:
+        worst = max(range(len(sizes)), key=sizes.__getitem__)
+        raise ModelTooLarge(tree_cliques[worst], sizes[worst], total, int(max_cells))
+    return total
+
+
+def build_junction_tree(domain: Domain, cliques: Iterable[Sequence[str]],
+                        max_cells: int = DEFAULT_MAX_CELLS) -> JunctionTree:
+    """Junction tree covering every attribute of ``domain`` and every clique.
+
+    Raises :class:`ModelTooLarge` before building anything when its cliques
+    hold more than ``max_cells`` cells in total.
+    """
+    cliques = list(cliques)
+    check_model_size(domain, cliques, max_cells)
+    nodes = _maximal_cliques(domain, cliques)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(nodes)))
+    sets = [set(c) for c in nodes]
+    for i, j in itertools.combinations(range(len(nodes)), 2):
+        graph.add_edge(i, j, weight=len(sets[i] & sets[j]))
+    tree = nx.maximum_spanning_tree(graph)
+    parent = [-1] * len(nodes)
+    order = [0]
+    for p, c in nx.bfs_edges(tree, 0):
+        parent[c] = p
+        order.append(c)
+    separators = tuple(
+        () if p < 0 else domain.canonical(sets[i] & sets[p]) for i, p in enumerate(parent)
+    )
+    return JunctionTree(
+        cliques=tuple(nodes),
+        parent=tuple(parent),
+        order=tuple(order),
+        separators=separators,
+        cells=tuple(domain.size(c) for c in nodes),
+    )

@@ -18,6 +18,7 @@ charged identically and marked ``research_rng`` in the ledger.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -39,12 +40,27 @@ def sigma_for_rho(rho: float, sensitivity: float = 1.0) -> float:
     return sensitivity / math.sqrt(2.0 * rho)
 
 
-def _gaussian_measurement(discrete: bool, sigma: float) -> dp.Measurement:
+@functools.lru_cache(maxsize=256)
+def _gaussian_measurement(discrete: bool, sigma: float) -> tuple[dp.Measurement, float]:
+    """OpenDP's vector Gaussian with std ``sigma`` and its rho at L2 distance 1 (cached: immutable)."""
     if discrete:
         space = dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T="i64")
     else:
         space = dp.vector_domain(dp.atom_domain(T="f64", nan=False)), dp.l2_distance(T="f64")
-    return dp.m.make_gaussian(*space, scale=sigma)
+    meas = dp.m.make_gaussian(*space, scale=sigma)
+    return meas, meas.map(1 if discrete else 1.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _exponential_measurement(scale: float, sensitivity: float) -> tuple[dp.Measurement, float]:
+    """OpenDP's report-noisy-max with Gumbel noise of ``scale`` and its rho at L-inf distance ``sensitivity``."""
+    meas = dp.m.make_noisy_max(
+        dp.vector_domain(dp.atom_domain(T="f64", nan=False)),
+        dp.linf_distance(T="f64"),
+        dp.zero_concentrated_divergence(),  # Gumbel noise (MaxDivergence would mean exponential noise)
+        scale=scale,
+    )
+    return meas, meas.map(sensitivity)
 
 
 def gaussian(release: Release, query: str | Sequence[str], values: np.ndarray, sigma: float) -> np.ndarray:
@@ -70,8 +86,7 @@ def gaussian(release: Release, query: str | Sequence[str], values: np.ndarray, s
             raise InputError(f"query {query!r}: values contain NaN or infinity; pass finite counts")
     else:
         raise InputError(f"query {query!r}: values have dtype {x.dtype}; pass an integer or float array of counts")
-    meas = _gaussian_measurement(discrete, sigma)
-    rho = meas.map(1 if discrete else 1.0)
+    meas, rho = _gaussian_measurement(discrete, sigma)
     release.charge("discrete_gaussian" if discrete else "gaussian", query, 1.0, sigma, rho)
     rng = release.insecure_rng
     if rng is None:
@@ -99,13 +114,7 @@ def exponential(release: Release, query: str | Sequence[str], scores: np.ndarray
     if not np.isfinite(s).all():
         raise InputError(f"query {query!r}: scores contain NaN or infinity; pass finite scores")
     scale = 2.0 * sensitivity / epsilon
-    meas = dp.m.make_noisy_max(
-        dp.vector_domain(dp.atom_domain(T="f64", nan=False)),
-        dp.linf_distance(T="f64"),
-        dp.zero_concentrated_divergence(),
-        scale=scale,
-    )
-    rho = meas.map(sensitivity)
+    meas, rho = _exponential_measurement(scale, sensitivity)
     release.charge("exponential", query, sensitivity, scale, rho)
     rng = release.insecure_rng
     if rng is None:

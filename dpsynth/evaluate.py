@@ -1,0 +1,668 @@
+"""Fidelity and utility of a synthetic table, measured against the real one.
+
+Everything here reads the real data **without differential privacy**: the figures
+are for internal review of a release, not for publication, and nothing is charged
+to a ledger. Without a schema, bins and categories are read off the REAL table
+(:class:`Binning`); with a schema, the schema's own encoding is used.
+
+* :func:`fidelity` -- total variation distance (TVD) of every 1-way and 2-way
+  marginal and of a seeded sample of 3-way marginals, an association-matrix
+  difference, and per-column summaries.
+* :func:`utility` -- train-synthetic-test-real (TSTR) beside train-real-test-real
+  (TRTR) for logistic regression, gradient boosting and a small random forest,
+  and model-ranking consistency (Xu, Sun & Cheng): the Spearman correlation of
+  the models' real and synthetic scores.
+* :func:`evaluate` -- both, as one JSON-ready dict; :func:`format_evaluation`
+  renders it for people.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from dpsynth.errors import InputError
+
+#: The models compared in TSTR, in report order.
+MODELS: tuple[str, ...] = ("logistic_regression", "gradient_boosting", "random_forest")
+
+_QUANTILES = (("min", 0.0), ("q01", 0.01), ("q25", 0.25), ("median", 0.5), ("q75", 0.75), ("q99", 0.99), ("max", 1.0))
+_MAX_DENSE_CELLS = 1 << 24
+_MISSING = "<missing>"
+
+
+# ---------------------------------------------------------------------------
+# Column types, alignment and encoding
+# ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def limit_threads(n_threads: int | None) -> Iterator[None]:
+    """Cap BLAS/OpenMP threads (via threadpoolctl, when installed; None: no cap).
+
+    One thread is the fast choice on a shared machine: oversubscribed OpenMP
+    slows gradient boosting and matrix products down several times.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=n_threads):
+        yield
+
+
+def is_numeric_column(series: pd.Series) -> bool:
+    """True for int/float columns (booleans count as categorical)."""
+    return bool(is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype))
+
+
+def align_tables(reference: pd.DataFrame, others: dict[str, pd.DataFrame], reference_name: str = "REAL") -> dict[str, pd.DataFrame]:
+    """Check that every table in ``others`` has exactly the columns of ``reference``.
+
+    Returns the tables with columns in the reference's order; numeric columns of
+    the reference are coerced to numbers in the others. Raises :class:`InputError`
+    naming the table and the columns that differ.
+    """
+    ref_cols = [str(c) for c in reference.columns]
+    if len(set(ref_cols)) != len(ref_cols):
+        dup = sorted({c for c in ref_cols if ref_cols.count(c) > 1})
+        raise InputError(f"{reference_name} has duplicate column names {dup}; rename them")
+    out = {}
+    for name, df in others.items():
+        cols = [str(c) for c in df.columns]
+        missing = [c for c in ref_cols if c not in cols]
+        extra = [c for c in cols if c not in ref_cols]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"lacks {missing}")
+            if extra:
+                parts.append(f"has extra {extra}")
+            raise InputError(
+                f"column mismatch: {name} {' and '.join(parts)} compared with {reference_name}; "
+                "both tables need the same columns"
+            )
+        df = df.set_axis(cols, axis=1)[ref_cols].copy()
+        for col in ref_cols:
+            if is_numeric_column(reference[col]) and not is_numeric_column(df[col]):
+                coerced = pd.to_numeric(df[col], errors="coerce")
+                bad = df[col][coerced.isna() & df[col].notna()]
+                if len(bad):
+                    raise InputError(
+                        f"column {col!r} is numeric in {reference_name} but {name} holds "
+                        f"non-numeric values such as {bad.iloc[0]!r}; fix the table or the column types"
+                    )
+                df[col] = coerced
+        out[name] = df
+    return out
+
+
+def categorical_strings(series: pd.Series) -> np.ndarray:
+    """The values of a categorical column as strings (object array), missing as NaN."""
+    s = series.astype(object)
+    out = s.astype(str).to_numpy(dtype=object)
+    out[s.isna().to_numpy()] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Bins and categories read off a real table (for evaluation only, never released).
+
+    Numeric columns with at most ``bins`` distinct values get one cell per value
+    (edges at the midpoints); others get up to ``bins`` quantile bins. Values
+    outside the real range fall into the end bins. Categorical columns get one
+    cell per real category plus an ``other`` cell (synthetic values the real
+    table lacks). Every column has a last cell for missing values.
+    """
+
+    names: tuple[str, ...]
+    numeric: tuple[bool, ...]
+    edges: tuple[np.ndarray | None, ...]
+    categories: tuple[np.ndarray | None, ...]
+    sizes: tuple[int, ...]
+
+    @classmethod
+    def fit(cls, real: pd.DataFrame, bins: int = 32) -> "Binning":
+        if bins < 2:
+            raise InputError(f"bins must be at least 2, got {bins}")
+        names, numeric, edges, cats, sizes = [], [], [], [], []
+        for col in real.columns:
+            s = real[col]
+            names.append(str(col))
+            if is_numeric_column(s):
+                x = s.to_numpy(dtype=float)
+                x = x[np.isfinite(x)]
+                u = np.unique(x)
+                if len(u) <= bins:
+                    e = (u[:-1] + u[1:]) / 2.0
+                else:
+                    e = np.unique(np.quantile(x, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+                numeric.append(True)
+                edges.append(e)
+                cats.append(None)
+                sizes.append(len(e) + 2)  # bins + missing
+            else:
+                v = categorical_strings(s)
+                c = np.array(sorted(pd.unique(v[~pd.isna(v)])), dtype=object)
+                numeric.append(False)
+                edges.append(None)
+                cats.append(c)
+                sizes.append(len(c) + 2)  # categories + other + missing
+        return cls(tuple(names), tuple(numeric), tuple(edges), tuple(cats), tuple(sizes))
+
+    def encode(self, df: pd.DataFrame) -> np.ndarray:
+        """Codes of ``df`` (columns in ``self.names`` order), shape (n, d), int64."""
+        codes = np.empty((len(df), len(self.names)), dtype=np.int64)
+        for j, col in enumerate(self.names):
+            size = self.sizes[j]
+            if self.numeric[j]:
+                x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+                c = np.searchsorted(self.edges[j], x, side="right")
+                c[~np.isfinite(x)] = size - 1
+            else:
+                v = categorical_strings(df[col])
+                c = pd.Index(self.categories[j]).get_indexer(v).astype(np.int64)
+                c[c < 0] = size - 2  # other
+                c[pd.isna(v)] = size - 1
+            codes[:, j] = c
+        return codes
+
+
+def _encode_pair(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, bins: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[int, ...], str]:
+    if schema is None:
+        binning = Binning.fit(real, bins)
+        return binning.encode(real), binning.encode(synth), binning.names, binning.sizes, f"read off the REAL table ({bins} quantile bins at most)"
+    a, b = schema.encode(real), schema.encode(synth)
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), tuple(schema.names), tuple(int(s) for s in schema.sizes), "from the schema"
+
+
+def load_schema(schema: Any) -> Any:
+    """A :class:`dpsynth.domain.Schema` from a path, a dict or a Schema (None passes through)."""
+    if schema is None or hasattr(schema, "encode"):
+        return schema
+    from dpsynth.domain import Schema  # imported lazily: evaluation works without it
+
+    return Schema.from_json(schema)
+
+
+# ---------------------------------------------------------------------------
+# Fidelity
+# ---------------------------------------------------------------------------
+
+def _count(codes: np.ndarray, sizes: Sequence[int], attrs: Sequence[int]) -> np.ndarray:
+    """Flat counts of the marginal on ``attrs`` (C order), via bincount on a mixed-radix index."""
+    shape = [int(sizes[a]) for a in attrs]
+    cells = math.prod(shape)
+    if cells > _MAX_DENSE_CELLS:
+        raise InputError(f"marginal on columns {list(attrs)} has {cells} cells; use a schema with coarser bins")
+    index = np.ravel_multi_index(tuple(codes[:, a] for a in attrs), shape) if len(codes) else np.zeros(0, dtype=np.int64)
+    return np.bincount(index, minlength=cells)
+
+
+def _marginal_tvd(a: np.ndarray, b: np.ndarray, sizes: Sequence[int], attrs: Sequence[int]) -> tuple[float, np.ndarray, np.ndarray]:
+    ca, cb = _count(a, sizes, attrs), _count(b, sizes, attrs)
+    p, q = ca / max(len(a), 1), cb / max(len(b), 1)
+    return 0.5 * float(np.abs(p - q).sum()), ca, cb
+
+
+def _cramers_v(counts: np.ndarray, shape: tuple[int, int]) -> float:
+    """Cramér's V of a 2-way contingency table (empty rows/columns dropped)."""
+    t = counts.reshape(shape).astype(float)
+    t = t[t.sum(1) > 0][:, t.sum(0) > 0]
+    n = t.sum()
+    k = min(t.shape) - 1
+    if n == 0 or k < 1:
+        return float("nan")
+    expected = np.outer(t.sum(1), t.sum(0)) / n
+    chi2 = float(((t - expected) ** 2 / expected).sum())
+    return math.sqrt(min(chi2 / (n * k), 1.0))
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _order_summary(entries: list[dict], n_worst: int) -> dict:
+    values = np.array([e["tvd"] for e in entries], dtype=float)
+    worst = sorted(entries, key=lambda e: -e["tvd"])[:n_worst]
+    return {
+        "n": len(entries),
+        "mean": float(values.mean()) if len(values) else None,
+        "median": float(np.median(values)) if len(values) else None,
+        "max": float(values.max()) if len(values) else None,
+        "worst": worst,
+    }
+
+
+def _numeric_summary(x: pd.Series) -> dict:
+    v = pd.to_numeric(x, errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return {"mean": None, "std": None, **{k: None for k, _ in _QUANTILES}}
+    qs = np.quantile(v, [q for _, q in _QUANTILES])
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            **{k: float(val) for (k, _), val in zip(_QUANTILES, qs)}}
+
+
+def _ks_statistic(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs."""
+    if len(x) == 0 or len(y) == 0:
+        return None
+    x, y = np.sort(x), np.sort(y)
+    grid = np.concatenate([x, y])
+    fx = np.searchsorted(x, grid, side="right") / len(x)
+    fy = np.searchsorted(y, grid, side="right") / len(y)
+    return float(np.abs(fx - fy).max())
+
+
+def _column_summary(col: str, r: pd.Series, s: pd.Series, numeric: bool, tvd: float, top: int) -> dict:
+    out: dict[str, Any] = {
+        "column": col,
+        "kind": "numeric" if numeric else "categorical",
+        "tvd": tvd,
+        "missing_real": float(r.isna().mean()),
+        "missing_synth": float(s.isna().mean()) if len(s) else None,
+    }
+    if numeric:
+        rv, sv = r.to_numpy(dtype=float), pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        out["ks"] = _ks_statistic(rv[np.isfinite(rv)], sv[np.isfinite(sv)])
+        out["real"], out["synth"] = _numeric_summary(r), _numeric_summary(s)
+    else:
+        rv, sv = pd.Series(categorical_strings(r)), pd.Series(categorical_strings(s))
+        rf = rv.value_counts() / max(len(rv), 1)  # shares of all rows, missing included
+        sf = sv.value_counts() / max(len(sv), 1)
+        unseen = ~sv.dropna().isin(set(rf.index))
+        out["n_categories_real"] = int(len(rf))
+        out["n_categories_synth"] = int(len(sf))
+        out["unseen_in_real_rate"] = float(unseen.sum() / max(len(sv), 1))
+        out["top"] = [{"value": str(v), "real": float(rf[v]), "synth": float(sf.get(v, 0.0))} for v in rf.index[:top]]
+    return out
+
+
+def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_three_way: int = 200,
+             bins: int = 32, seed: int = 0, n_worst: int = 10, n_top_categories: int = 10) -> dict:
+    """Marginal TVDs, association-matrix difference and per-column summaries.
+
+    TVD of a marginal = half the L1 distance between the real and synthetic
+    cell frequencies (0 = identical, 1 = disjoint). All 1- and 2-way marginals
+    are measured, and ``n_three_way`` 3-way marginals drawn with ``seed``
+    (all of them when there are fewer). The association matrix holds Pearson's
+    r for numeric pairs (raw values, pairwise complete) and Cramér's V on the
+    binned codes for every other pair.
+    """
+    synth = align_tables(real, {"SYNTH": synth})["SYNTH"]
+    schema = load_schema(schema)
+    a, b, names, sizes, binning = _encode_pair(real, synth, schema, bins)
+    d = len(names)
+    numeric = [is_numeric_column(real[c]) for c in names]
+
+    one = []
+    for j in range(d):
+        tvd, _, _ = _marginal_tvd(a, b, sizes, [j])
+        one.append({"columns": [names[j]], "tvd": tvd})
+
+    n = len(names)
+    real_assoc = np.full((n, n), np.nan)
+    synth_assoc = np.full((n, n), np.nan)
+    np.fill_diagonal(real_assoc, 1.0)
+    np.fill_diagonal(synth_assoc, 1.0)
+    two = []
+    for i, j in itertools.combinations(range(d), 2):
+        tvd, ca, cb = _marginal_tvd(a, b, sizes, [i, j])
+        two.append({"columns": [names[i], names[j]], "tvd": tvd})
+        if numeric[i] and numeric[j]:
+            real_assoc[i, j] = _pearson(real[names[i]], real[names[j]])
+            synth_assoc[i, j] = _pearson(synth[names[i]], synth[names[j]])
+        else:
+            real_assoc[i, j] = _cramers_v(ca, (sizes[i], sizes[j]))
+            synth_assoc[i, j] = _cramers_v(cb, (sizes[i], sizes[j]))
+        real_assoc[j, i], synth_assoc[j, i] = real_assoc[i, j], synth_assoc[i, j]
+
+    triples = list(itertools.combinations(range(d), 3))
+    if len(triples) > n_three_way:
+        rng = np.random.default_rng(seed)
+        pick = np.sort(rng.choice(len(triples), size=n_three_way, replace=False))
+        triples = [triples[k] for k in pick]
+    three = []
+    for t in triples:
+        tvd, _, _ = _marginal_tvd(a, b, sizes, list(t))
+        three.append({"columns": [names[k] for k in t], "tvd": tvd})
+
+    diff = np.abs(real_assoc - synth_assoc)
+    iu = np.triu_indices(n, 1)
+    finite = np.isfinite(diff[iu])
+    worst_pairs = sorted(
+        ({"columns": [names[i], names[j]], "real": float(real_assoc[i, j]), "synth": float(synth_assoc[i, j]),
+          "abs_diff": float(diff[i, j])} for i, j in zip(*iu) if np.isfinite(diff[i, j])),
+        key=lambda e: -e["abs_diff"],
+    )[:n_worst]
+
+    def matrix(m: np.ndarray) -> list[list[float | None]]:
+        return [[_nan_to_none(v) for v in row] for row in m]
+
+    columns = [
+        _column_summary(c, real[c], synth[c], numeric[k], one[k]["tvd"], n_top_categories)
+        for k, c in enumerate(names)
+    ]
+    return {
+        "n_real": int(len(real)),
+        "n_synth": int(len(synth)),
+        "binning": binning,
+        "tvd": {
+            "1": _order_summary(one, n_worst),
+            "2": _order_summary(two, n_worst),
+            "3": {**_order_summary(three, n_worst), "sampled_from": math.comb(d, 3), "seed": seed},
+        },
+        "marginals": {"1": one, "2": two, "3": three},
+        "association": {
+            "method": "Pearson r for numeric pairs (raw values); Cramér's V on binned codes for every other pair",
+            "columns": list(names),
+            "real": matrix(real_assoc),
+            "synth": matrix(synth_assoc),
+            "abs_diff": matrix(diff),
+            "mean_abs_diff": float(diff[iu][finite].mean()) if finite.any() else None,
+            "max_abs_diff": float(diff[iu][finite].max()) if finite.any() else None,
+            "worst": worst_pairs,
+        },
+        "columns": columns,
+    }
+
+
+def _pearson(x: pd.Series, y: pd.Series) -> float:
+    u, v = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+    ok = np.isfinite(u) & np.isfinite(v)
+    u, v = u[ok], v[ok]
+    if len(u) < 2 or u.std() == 0 or v.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(u, v)[0, 1])
+
+
+# ---------------------------------------------------------------------------
+# Utility: train-synthetic-test-real
+# ---------------------------------------------------------------------------
+
+def _require_sklearn() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise InputError(f"utility evaluation needs scikit-learn: pip install 'dpsynth[report]' ({exc})")
+
+
+def default_targets(real: pd.DataFrame, max_targets: int = 3) -> list[str]:
+    """The categorical columns with the fewest classes (at least 2), ties in column order."""
+    cands = []
+    for k, col in enumerate(real.columns):
+        if not is_numeric_column(real[col]):
+            n = real[col].nunique(dropna=True)
+            if n >= 2:
+                cands.append((n, k, str(col)))
+    return [c for _, _, c in sorted(cands)[:max_targets]]
+
+
+def check_targets(real: pd.DataFrame, targets: Sequence[str] | None, max_targets: int = 3) -> list[str]:
+    """The TSTR targets: ``targets`` checked against REAL's columns, or :func:`default_targets`."""
+    if targets is None:
+        return default_targets(real, max_targets)
+    cols = [str(c) for c in real.columns]
+    unknown = [t for t in targets if t not in cols]
+    if unknown:
+        raise InputError(f"unknown target column(s) {unknown}; the columns are {cols}")
+    return list(targets)
+
+
+def _target_labels(series: pd.Series, numeric: bool, col: str, max_classes: int) -> np.ndarray:
+    """Class labels (missing as NaN); a numeric target is compared as float in every table."""
+    if not numeric:
+        return categorical_strings(series)
+    n = series.nunique(dropna=True)
+    if n > max_classes:
+        raise InputError(
+            f"target column {col!r} is numeric with {n} distinct values; TSTR here is classification: "
+            f"choose a categorical column or one with at most {max_classes} values"
+        )
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+
+
+def _make_model(name: str, seed: int, numeric_cols: list[str], categorical_cols: list[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    pre = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numeric_cols),
+        ("cat", OneHotEncoder(handle_unknown="ignore", max_categories=50, sparse_output=False), categorical_cols),
+    ])
+    if name == "logistic_regression":
+        est = LogisticRegression(max_iter=500)
+    elif name == "gradient_boosting":
+        est = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
+    elif name == "random_forest":
+        est = RandomForestClassifier(n_estimators=50, max_depth=12, min_samples_leaf=2, n_jobs=1, random_state=seed)
+    else:
+        raise InputError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return make_pipeline(pre, est)
+
+
+def _features(df: pd.DataFrame, target: str, numeric: dict[str, bool]) -> pd.DataFrame:
+    X = df.drop(columns=[target])
+    out = {}
+    for c in X.columns:
+        if numeric[c]:
+            out[c] = pd.to_numeric(X[c], errors="coerce").astype(float)
+        else:
+            v = categorical_strings(X[c])
+            out[c] = np.where(pd.isna(v), _MISSING, v).astype(object)
+    return pd.DataFrame(out, index=X.index)
+
+
+def _scores(model, X_test: pd.DataFrame, y_test: np.ndarray, classes: np.ndarray, constant: str | None) -> dict:
+    """Accuracy and AUC (binary; macro one-vs-rest over the test classes otherwise)."""
+    from sklearn.metrics import roc_auc_score
+
+    if constant is not None:
+        pred = np.full(len(y_test), constant, dtype=object)
+        proba = (classes[None, :] == constant).astype(float).repeat(len(y_test), 0)
+    else:
+        pred = model.predict(X_test)
+        p = model.predict_proba(X_test)
+        col = {c: k for k, c in enumerate(model.classes_)}
+        proba = np.zeros((len(y_test), len(classes)))
+        for k, c in enumerate(classes):
+            if c in col:
+                proba[:, k] = p[:, col[c]]
+    acc = float(np.mean(pred == y_test))
+    present = [k for k, c in enumerate(classes) if 0 < np.sum(y_test == c) < len(y_test)]
+    if len(present) == 0:
+        auc = None
+    elif len(classes) == 2:
+        auc = float(roc_auc_score(y_test == classes[1], proba[:, 1]))
+    else:
+        auc = float(np.mean([roc_auc_score(y_test == classes[k], proba[:, k]) for k in present]))
+    return {"auc": auc, "accuracy": acc}
+
+
+def _fit_score(name: str, seed: int, X: pd.DataFrame, y: np.ndarray, X_test, y_test, classes, num_cols, cat_cols) -> dict:
+    labels = np.unique(y)
+    if len(labels) < 2:
+        return {**_scores(None, X_test, y_test, classes, labels[0] if len(labels) else classes[0]),
+                "note": "training data has a single class; scores are those of predicting it"}
+    model = _make_model(name, seed, num_cols, cat_cols).fit(X, y)
+    return _scores(model, X_test, y_test, classes, None)
+
+
+def _subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    if len(df) <= n:
+        return df
+    return df.iloc[np.sort(rng.choice(len(df), size=n, replace=False))]
+
+
+def _spearman(x: Sequence[float | None], y: Sequence[float | None]) -> float | None:
+    from scipy.stats import spearmanr
+
+    pairs = [(a, b) for a, b in zip(x, y) if a is not None and b is not None]
+    if len(pairs) < 2:
+        return None
+    u, v = zip(*pairs)
+    if len(set(u)) < 2 or len(set(v)) < 2:
+        return None
+    return _nan_to_none(float(spearmanr(u, v).statistic))
+
+
+def utility(real: pd.DataFrame, synth: pd.DataFrame, targets: Sequence[str] | None = None, *,
+            holdout: pd.DataFrame | None = None, max_targets: int = 3, max_train_rows: int = 20_000,
+            max_test_rows: int = 20_000, test_fraction: float = 0.3, max_classes: int = 20,
+            models: Sequence[str] = MODELS, seed: int = 0, n_threads: int | None = 1) -> dict:
+    """Train-synthetic-test-real beside train-real-test-real, per target column.
+
+    The real test rows are ``holdout`` when given, otherwise a seeded
+    ``test_fraction`` split of REAL (the rest is the real training set). If the
+    synthesizer saw all of REAL, that split was seen too and TSTR is optimistic:
+    pass a holdout the synthesizer never saw for a clean comparison. Training
+    sets are subsampled to ``max_train_rows``. Scores: accuracy and AUC
+    (macro one-vs-rest for more than two classes); rows with a missing target
+    are dropped. ``ranking_consistency`` is the Spearman correlation between the
+    models' TRTR and TSTR AUCs (None when undefined, e.g. ties). ``n_threads``
+    caps the BLAS/OpenMP threads while fitting (:func:`limit_threads`).
+    """
+    _require_sklearn()
+    with limit_threads(n_threads):
+        return _utility(real, synth, targets, holdout, max_targets, max_train_rows, max_test_rows,
+                        test_fraction, max_classes, models, seed)
+
+
+def _utility(real, synth, targets, holdout, max_targets, max_train_rows, max_test_rows, test_fraction,
+             max_classes, models, seed) -> dict:
+    others = {"SYNTH": synth} if holdout is None else {"SYNTH": synth, "HOLDOUT": holdout}
+    aligned = align_tables(real, others)
+    synth = aligned["SYNTH"]
+    cols = [str(c) for c in real.columns]
+    real = real.set_axis(cols, axis=1)
+    targets = check_targets(real, targets, max_targets)
+    for m in models:
+        if m not in MODELS:
+            raise InputError(f"unknown model {m!r}; choose from {', '.join(MODELS)}")
+    rng = np.random.default_rng(seed)
+    if holdout is None:
+        if not 0 < test_fraction < 1:
+            raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        perm = rng.permutation(len(real))
+        n_test = max(1, int(round(test_fraction * len(real))))
+        real_test, real_train = real.iloc[np.sort(perm[:n_test])], real.iloc[np.sort(perm[n_test:])]
+        test_desc = f"seeded {test_fraction:.0%} split of REAL (TSTR is optimistic if the synthesizer saw it)"
+    else:
+        real_test, real_train = aligned["HOLDOUT"], real
+        test_desc = "HOLDOUT table"
+    real_train = _subsample(real_train, max_train_rows, rng)
+    synth_train = _subsample(synth, max_train_rows, rng)
+    real_test = _subsample(real_test, max_test_rows, rng)
+    numeric = {c: is_numeric_column(real[c]) for c in cols}
+
+    results = []
+    for t in targets:
+        y_all = {k: _target_labels(df[t], numeric[t], t, max_classes) for k, df in
+                 (("train", real_train), ("synth", synth_train), ("test", real_test))}
+        keep = {k: ~pd.isna(v) for k, v in y_all.items()}
+        frames = {"train": real_train, "synth": synth_train, "test": real_test}
+        X = {k: _features(frames[k][keep[k]], t, numeric) for k in frames}
+        y = {k: y_all[k][keep[k]].astype(str) for k in frames}
+        if len(y["test"]) == 0 or len(y["synth"]) == 0 or len(y["train"]) == 0:
+            raise InputError(f"target column {t!r} is missing in every row of one table; choose another target")
+        classes = np.array(sorted(set(y["train"]) | set(y["test"])), dtype=object)
+        num_cols = [c for c in X["test"].columns if numeric[c]]
+        cat_cols = [c for c in X["test"].columns if not numeric[c]]
+        rows = []
+        for m in models:
+            trtr = _fit_score(m, seed, X["train"], y["train"], X["test"], y["test"], classes, num_cols, cat_cols)
+            tstr = _fit_score(m, seed, X["synth"], y["synth"], X["test"], y["test"], classes, num_cols, cat_cols)
+            rows.append({"model": m, "trtr": trtr, "tstr": tstr})
+        results.append({
+            "target": t,
+            "n_classes": int(len(classes)),
+            "classes_missing_in_synth": sorted(set(y["test"]) - set(y["synth"])),
+            "n_train_real": int(len(y["train"])),
+            "n_train_synth": int(len(y["synth"])),
+            "n_test": int(len(y["test"])),
+            "models": rows,
+            "ranking_consistency": _spearman([r["trtr"]["auc"] for r in rows], [r["tstr"]["auc"] for r in rows]),
+        })
+    rc = [r["ranking_consistency"] for r in results if r["ranking_consistency"] is not None]
+    return {
+        "test_set": test_desc,
+        "metric": "auc (binary; macro one-vs-rest for multiclass) and accuracy",
+        "ranking_metric": "Spearman correlation of the models' TRTR vs TSTR AUC",
+        "seed": seed,
+        "targets": results,
+        "ranking_consistency": float(np.mean(rc)) if rc else None,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Both, and the human-readable rendering
+# ---------------------------------------------------------------------------
+
+def evaluate(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, targets: Sequence[str] | None = None, *,
+             holdout: pd.DataFrame | None = None, run_utility: bool = True, n_three_way: int = 200,
+             max_train_rows: int = 20_000, seed: int = 0) -> dict:
+    """Fidelity and (unless ``run_utility`` is false) utility, as one JSON-ready dict.
+
+    Computed on the real data without DP: for internal review, not for publication.
+    """
+    if run_utility:
+        _require_sklearn()
+        targets = check_targets(real, targets)
+    result = {
+        "note": "computed on the real data without differential privacy: for internal review, not for publication",
+        "fidelity": fidelity(real, synth, schema, n_three_way=n_three_way, seed=seed),
+        "utility": None,
+    }
+    if run_utility:
+        result["utility"] = utility(real, synth, targets, holdout=holdout, max_train_rows=max_train_rows, seed=seed)
+    return result
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def format_evaluation(result: dict) -> str:
+    """A short plain-text summary of :func:`evaluate`'s result."""
+    f = result["fidelity"]
+    lines = [f"Real rows: {f['n_real']}, synthetic rows: {f['n_synth']} (bins {f['binning']})",
+             "Note: " + result["note"], "", "Marginal TVD (0 = identical, 1 = disjoint):"]
+    for k in ("1", "2", "3"):
+        s = f["tvd"][k]
+        extra = f" (sampled {s['n']} of {s['sampled_from']})" if k == "3" else f" ({s['n']} marginals)"
+        lines.append(f"  {k}-way: mean {_fmt(s['mean'])}  max {_fmt(s['max'])}{extra}")
+    worst = f["tvd"]["2"]["worst"][:3]
+    if worst:
+        lines.append("  worst pairs: " + ", ".join(f"{'/'.join(w['columns'])} {w['tvd']:.3f}" for w in worst))
+    a = f["association"]
+    lines += ["", f"Association difference ({a['method']}): mean {_fmt(a['mean_abs_diff'])}, max {_fmt(a['max_abs_diff'])}"]
+    lines += ["", "Columns (TVD; numeric: KS, real vs synth mean; categorical: unseen-category rate):"]
+    for c in f["columns"]:
+        if c["kind"] == "numeric":
+            extra = f"KS {_fmt(c['ks'])}, mean {_fmt(c['real']['mean'], 4)} vs {_fmt(c['synth']['mean'], 4)}"
+        else:
+            extra = f"{c['n_categories_real']} vs {c['n_categories_synth']} categories, unseen {_fmt(c['unseen_in_real_rate'])}"
+        lines.append(f"  {c['column']}: TVD {_fmt(c['tvd'])}, {extra}, missing {_fmt(c['missing_real'])} vs {_fmt(c['missing_synth'])}")
+    u = result.get("utility")
+    if u:
+        lines += ["", f"Utility (train on synthetic / train on real, tested on the {u['test_set']}):"]
+        for t in u["targets"]:
+            lines.append(f"  target {t['target']} ({t['n_classes']} classes, {t['n_test']} test rows), "
+                         f"ranking consistency {_fmt(t['ranking_consistency'], 2)}:")
+            for r in t["models"]:
+                lines.append(f"    {r['model']:<20} AUC {_fmt(r['tstr']['auc'])} / {_fmt(r['trtr']['auc'])}   "
+                             f"accuracy {_fmt(r['tstr']['accuracy'])} / {_fmt(r['trtr']['accuracy'])}")
+        lines.append(f"  mean ranking consistency: {_fmt(u['ranking_consistency'], 2)}")
+    return "\n".join(lines)

@@ -11,10 +11,22 @@ The :class:`Ledger` is one SQLite file (or an in-memory database) holding one
 budget per dataset name. A release reserves its whole ``rho`` up front in one
 ``BEGIN IMMEDIATE`` transaction, so concurrent processes never overspend, then
 records each measurement (time, release id, mechanism, query, sensitivity,
-noise scale, rho) before its result is used. A release that dies mid-way keeps
+noise scale, rho, delta) before its result is used. A release that dies mid-way keeps
 its reservation spent and shows as incomplete. WAL journaling and
 ``synchronous=FULL`` make every committed row survive ``kill -9``. Triggers make
 the history append-only.
+
+Approximate zCDP: a few mechanisms (the thresholded histogram that discovers
+categories, :func:`dpsynth.mechanisms.thresholded_counts`) cannot be rho-zCDP for
+any finite rho: a value held by one record may appear in the output with one
+dataset and never without it. They are ``delta``-approximate rho-zCDP (Bun &
+Steinke 2016, Def. 8.1; OpenDP's ``Approximate<ZeroConcentratedDivergence>``):
+rho and delta both add up under composition, and ``(rho, delta_a)`` implies
+``(epsilon(rho, delta - delta_a), delta)``-DP for the tight conversion at
+``delta - delta_a``. So a release may reserve a ``delta`` too; the budget then
+holds while ``delta_spent < delta`` and ``rho_spent <= rho_from_epsilon(epsilon,
+delta - delta_spent)``. With no such mechanism delta_spent is 0 and this is the
+plain zCDP budget.
 
 OpenDP's feature flag ``contrib`` is enabled (process-wide) on import: the
 constructors used here and in :mod:`dpsynth.mechanisms` (``make_gaussian``,
@@ -50,7 +62,7 @@ NEIGHBOURING = "add/remove-one"
 RHO_RTOL = 1e-12
 
 _APPLICATION_ID = 0x44505359  # "DPSY": marks a SQLite file as a dpsynth ledger
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2 added the delta columns (approximate zCDP); version 1 files are upgraded on open
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budgets (
@@ -67,6 +79,7 @@ CREATE TABLE IF NOT EXISTS releases (
     method       TEXT NOT NULL,
     rho          REAL NOT NULL CHECK (rho > 0),
     research_rng INTEGER NOT NULL,
+    delta        REAL NOT NULL DEFAULT 0 CHECK (delta >= 0),
     complete     INTEGER NOT NULL DEFAULT 0,
     created      TEXT NOT NULL,
     finished     TEXT,
@@ -81,7 +94,8 @@ CREATE TABLE IF NOT EXISTS measurements (
     query        TEXT NOT NULL,
     sensitivity  REAL NOT NULL,
     scale        REAL NOT NULL,
-    rho          REAL NOT NULL CHECK (rho >= 0)
+    rho          REAL NOT NULL CHECK (rho >= 0),
+    delta        REAL NOT NULL DEFAULT 0 CHECK (delta >= 0)
 );
 CREATE INDEX IF NOT EXISTS measurements_by_release ON measurements(release_id);
 CREATE TRIGGER IF NOT EXISTS budgets_append_only_u BEFORE UPDATE ON budgets
@@ -91,7 +105,7 @@ CREATE TRIGGER IF NOT EXISTS budgets_append_only_d BEFORE DELETE ON budgets
 CREATE TRIGGER IF NOT EXISTS releases_append_only_d BEFORE DELETE ON releases
     BEGIN SELECT RAISE(ABORT, 'dpsynth ledger releases are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS releases_append_only_u
-    BEFORE UPDATE OF release_id, dataset, method, rho, research_rng, created ON releases
+    BEFORE UPDATE OF release_id, dataset, method, rho, research_rng, delta, created ON releases
     BEGIN SELECT RAISE(ABORT, 'a release reservation cannot be changed'); END;
 CREATE TRIGGER IF NOT EXISTS releases_finish_once BEFORE UPDATE ON releases
     WHEN OLD.finished IS NOT NULL
@@ -100,6 +114,16 @@ CREATE TRIGGER IF NOT EXISTS measurements_append_only_u BEFORE UPDATE ON measure
     BEGIN SELECT RAISE(ABORT, 'dpsynth ledger measurements are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS measurements_append_only_d BEFORE DELETE ON measurements
     BEGIN SELECT RAISE(ABORT, 'dpsynth ledger measurements are append-only'); END;
+"""
+
+#: Upgrade of a version-1 ledger: zero delta everywhere, the reservation trigger also guards delta.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE releases ADD COLUMN delta REAL NOT NULL DEFAULT 0 CHECK (delta >= 0);
+ALTER TABLE measurements ADD COLUMN delta REAL NOT NULL DEFAULT 0 CHECK (delta >= 0);
+DROP TRIGGER releases_append_only_u;
+CREATE TRIGGER releases_append_only_u
+    BEFORE UPDATE OF release_id, dataset, method, rho, research_rng, delta, created ON releases
+    BEGIN SELECT RAISE(ABORT, 'a release reservation cannot be changed'); END;
 """
 
 
@@ -208,6 +232,20 @@ def _fits(spent: float, rho: float, total: float) -> bool:
     return spent + rho <= total * (1.0 + RHO_RTOL)
 
 
+def _rho_budget(epsilon: float, delta: float, rho_total: float, delta_spent: float) -> float:
+    """The zCDP budget left for all releases once approximate mechanisms spent ``delta_spent``.
+
+    rho_from_epsilon(epsilon, delta - delta_spent), i.e. the stored ``rho_total`` when
+    delta_spent is 0; 0 when delta_spent leaves no delta for the conversion.
+    """
+    if delta_spent <= 0:
+        return rho_total
+    try:
+        return rho_from_epsilon(epsilon, delta - delta_spent) if delta_spent < delta else 0.0
+    except InputError:  # the delta left is too small for any positive rho
+        return 0.0
+
+
 class Ledger:
     """A persistent zCDP budget per dataset, with every release and measurement.
 
@@ -268,12 +306,29 @@ class Ledger:
             if app_id != _APPLICATION_ID:
                 raise InputError(f"{self.path}: not a dpsynth ledger; pass a file made by `dpsynth ledger init`")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:
+            self._upgrade_from_1()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != _SCHEMA_VERSION:
             raise InputError(
                 f"{self.path}: ledger format version {version}, this dpsynth reads version {_SCHEMA_VERSION}; "
                 "use the dpsynth version that wrote it"
             )
         conn.execute("PRAGMA synchronous = FULL")
+
+    def _upgrade_from_1(self) -> None:
+        """Add the (zero) delta columns to a version-1 ledger, once, under the write lock."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 1:  # another process may have done it
+                for statement in _split_sql(_MIGRATE_1_TO_2):
+                    conn.execute(statement)
+                conn.execute("PRAGMA user_version = 2")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -329,20 +384,24 @@ class Ledger:
         """Budget, spending and full release history of ``dataset`` (JSON-ready).
 
         Keys: dataset, neighbouring, epsilon, delta, rho_total, rho_spent,
-        rho_remaining, epsilon_spent (the (epsilon, delta) guarantee of
-        everything spent so far) and releases, each with release_id, method,
-        rho (reserved = spent), rho_charged, complete, research_rng, created,
-        finished, error and measurements [{created, mechanism, query,
-        sensitivity, scale, rho}]. See docs/privacy.md for the meaning of each.
+        rho_remaining, delta_spent (reserved by approximate-zCDP mechanisms; 0
+        without them), epsilon_spent (everything spent so far is (epsilon_spent,
+        delta)-DP) and releases, each with release_id, method, rho (reserved =
+        spent), rho_charged, delta (reserved), delta_charged, complete,
+        research_rng, created, finished, error and measurements [{created,
+        mechanism, query, sensitivity, scale, rho, delta}]. rho_remaining is
+        ``rho_from_epsilon(epsilon, delta - delta_spent) - rho_spent``, so with
+        delta_spent > 0 it is less than rho_total - rho_spent. See docs/privacy.md.
         """
         conn = self._conn
         conn.execute("BEGIN")  # one consistent snapshot
         try:
             budget = self._budget(conn, dataset)
             releases = [
-                dict(zip(("release_id", "method", "rho", "research_rng", "complete", "created", "finished", "error"), r))
+                dict(zip(("release_id", "method", "rho", "delta", "research_rng", "complete", "created", "finished",
+                          "error"), r))
                 for r in conn.execute(
-                    "SELECT release_id, method, rho, research_rng, complete, created, finished, error "
+                    "SELECT release_id, method, rho, delta, research_rng, complete, created, finished, error "
                     "FROM releases WHERE dataset = ? ORDER BY rowid",
                     (dataset,),
                 )
@@ -351,18 +410,20 @@ class Ledger:
                 rel["research_rng"] = bool(rel["research_rng"])
                 rel["complete"] = bool(rel["complete"])
                 rel["measurements"] = [
-                    dict(zip(("created", "mechanism", "query", "sensitivity", "scale", "rho"), m))
+                    dict(zip(("created", "mechanism", "query", "sensitivity", "scale", "rho", "delta"), m))
                     for m in conn.execute(
-                        "SELECT created, mechanism, query, sensitivity, scale, rho FROM measurements "
+                        "SELECT created, mechanism, query, sensitivity, scale, rho, delta FROM measurements "
                         "WHERE release_id = ? ORDER BY id",
                         (rel["release_id"],),
                     )
                 ]
                 rel["rho_charged"] = math.fsum(m["rho"] for m in rel["measurements"])
+                rel["delta_charged"] = math.fsum(m["delta"] for m in rel["measurements"])
         finally:
             conn.execute("COMMIT")
         epsilon, delta, rho_total = budget
         rho_spent = math.fsum(r["rho"] for r in releases)
+        delta_spent = math.fsum(r["delta"] for r in releases)
         return {
             "dataset": dataset,
             "neighbouring": NEIGHBOURING,
@@ -370,8 +431,9 @@ class Ledger:
             "delta": delta,
             "rho_total": rho_total,
             "rho_spent": rho_spent,
-            "rho_remaining": max(rho_total - rho_spent, 0.0),
-            "epsilon_spent": epsilon_from_rho(rho_spent, delta),
+            "rho_remaining": max(_rho_budget(epsilon, delta, rho_total, delta_spent) - rho_spent, 0.0),
+            "delta_spent": delta_spent,
+            "epsilon_spent": epsilon_from_rho(rho_spent, delta - delta_spent),  # release() keeps delta_spent < delta
             "releases": releases,
         }
 
@@ -382,8 +444,10 @@ class Ledger:
         rho: float,
         method: str,
         insecure_rng: np.random.Generator | None = None,
+        *,
+        delta: float = 0.0,
     ) -> Iterator["Release"]:
-        """Reserve ``rho`` of ``dataset``'s budget for one release; yield a :class:`Release`.
+        """Reserve ``rho`` (and ``delta``) of ``dataset``'s budget for one release; yield a :class:`Release`.
 
         The whole ``rho`` is spent the moment this returns (the data is about to
         be touched), whatever happens next. Raises :class:`BudgetExceeded`, writing
@@ -391,9 +455,14 @@ class Ledger:
         complete; on an exception it stays incomplete with the error recorded.
         ``insecure_rng`` (a numpy Generator) opts into the research path: noise
         from numpy instead of OpenDP -- not for real releases; warned and marked.
+        ``delta`` (default 0) is only for approximate-zCDP mechanisms (see the
+        module docstring): it fits when the deltas reserved so far plus this one
+        stay below the budget's delta and the rho spent plus ``rho`` stays within
+        ``rho_from_epsilon(epsilon, delta_budget - deltas)``.
         """
         dataset = _check_name("dataset", dataset)
         rho = _check_positive("rho", rho)
+        delta = _check_positive("delta", delta, allow_zero=True)
         method = _check_name("method", method)
         if insecure_rng is not None and not isinstance(insecure_rng, np.random.Generator):
             raise InputError(
@@ -402,13 +471,19 @@ class Ledger:
             )
         release_id = uuid.uuid4().hex
         with self._write() as conn:
-            rho_total = self._budget(conn, dataset)[2]
-            spent = math.fsum(r[0] for r in conn.execute("SELECT rho FROM releases WHERE dataset = ?", (dataset,)))
-            if not _fits(spent, rho, rho_total):
-                raise BudgetExceeded(dataset, rho, max(rho_total - spent, 0.0))
+            epsilon_total, delta_total, rho_total = self._budget(conn, dataset)
+            rows = conn.execute("SELECT rho, delta FROM releases WHERE dataset = ?", (dataset,)).fetchall()
+            spent = math.fsum(r[0] for r in rows)
+            delta_spent = math.fsum(r[1] for r in rows)
+            if delta_spent + delta >= delta_total:
+                raise BudgetExceeded(dataset, rho, 0.0)
+            available = _rho_budget(epsilon_total, delta_total, rho_total, math.fsum((delta_spent, delta)))
+            if not _fits(spent, rho, available):
+                raise BudgetExceeded(dataset, rho, max(available - spent, 0.0))
             conn.execute(
-                "INSERT INTO releases (release_id, dataset, method, rho, research_rng, created) VALUES (?,?,?,?,?,?)",
-                (release_id, dataset, method, rho, int(insecure_rng is not None), _now()),
+                "INSERT INTO releases (release_id, dataset, method, rho, delta, research_rng, created) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (release_id, dataset, method, rho, delta, int(insecure_rng is not None), _now()),
             )
         if insecure_rng is not None:
             warnings.warn(
@@ -418,7 +493,7 @@ class Ledger:
                 InsecureRNGWarning,
                 stacklevel=3,
             )
-        rel = Release(self, dataset, release_id, rho, insecure_rng)
+        rel = Release(self, dataset, release_id, rho, insecure_rng, delta=delta)
         try:
             yield rel
         except BaseException as exc:
@@ -447,18 +522,22 @@ class Release:
     """One reserved slice of a dataset's budget; every mechanism charges through it.
 
     Attributes: ``release_id``, ``dataset``, ``rho`` (reserved), ``rho_charged``,
-    ``rho_remaining`` (of the reservation), ``research_rng`` and ``insecure_rng``
+    ``rho_remaining`` (of the reservation), ``delta``, ``delta_charged`` and
+    ``delta_remaining`` (the same for approximate-zCDP delta; 0 unless reserved),
+    ``research_rng`` and ``insecure_rng``
     (the numpy Generator of the research path, or None). Only
     :meth:`Ledger.release` creates one; it is usable only inside its ``with``.
     """
 
     def __init__(self, ledger: Ledger, dataset: str, release_id: str, rho: float,
-                 insecure_rng: np.random.Generator | None):
+                 insecure_rng: np.random.Generator | None, *, delta: float = 0.0):
         self._ledger = ledger
         self.dataset = dataset
         self.release_id = release_id
         self.rho = rho
         self.rho_charged = 0.0
+        self.delta = delta
+        self.delta_charged = 0.0
         self.insecure_rng = insecure_rng
         self._open = True
 
@@ -470,13 +549,19 @@ class Release:
     def rho_remaining(self) -> float:
         return max(self.rho - self.rho_charged, 0.0)
 
-    def charge(self, mechanism: str, query: str | Sequence[str], sensitivity: float, scale: float, rho: float) -> None:
+    @property
+    def delta_remaining(self) -> float:
+        return max(self.delta - self.delta_charged, 0.0)
+
+    def charge(self, mechanism: str, query: str | Sequence[str], sensitivity: float, scale: float, rho: float,
+               *, delta: float = 0.0) -> None:
         """Record one measurement before its result is used.
 
         ``sensitivity`` is the mechanism's sensitivity (L2 for the Gaussian, L-inf
         of the scores for the exponential mechanism), ``scale`` its noise scale,
-        ``rho`` its zCDP cost. Raises :class:`BudgetExceeded`, writing nothing, if
-        the charges would exceed this release's reservation.
+        ``rho`` its zCDP cost and ``delta`` the delta of an approximate-zCDP
+        mechanism (0 for pure zCDP). Raises :class:`BudgetExceeded`, writing
+        nothing, if the charges would exceed this release's reservation of rho or delta.
         """
         if not self._open:
             raise InputError(f"release {self.release_id} is finished; open a new release to measure again")
@@ -484,15 +569,20 @@ class Release:
         sensitivity = _check_positive("sensitivity", sensitivity)
         scale = _check_positive("scale", scale)
         rho = _check_positive("rho", rho, allow_zero=True)
+        delta = _check_positive("delta", delta, allow_zero=True)
         if not _fits(self.rho_charged, rho, self.rho):
             raise BudgetExceeded(f"{self.dataset} (release {self.release_id})", rho, self.rho_remaining)
+        if delta > 0 and not self.delta_charged + delta <= self.delta * (1.0 + RHO_RTOL):
+            raise BudgetExceeded(f"{self.dataset} (release {self.release_id}): delta {delta:.3g} asked, "
+                                 f"{self.delta_remaining:.3g} of delta reserved left", rho, self.rho_remaining)
         with self._ledger._write() as conn:
             conn.execute(
-                "INSERT INTO measurements (release_id, created, mechanism, query, sensitivity, scale, rho) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (self.release_id, _now(), mechanism, _query_text(query), sensitivity, scale, rho),
+                "INSERT INTO measurements (release_id, created, mechanism, query, sensitivity, scale, rho, delta) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (self.release_id, _now(), mechanism, _query_text(query), sensitivity, scale, rho, delta),
             )
         self.rho_charged = math.fsum((self.rho_charged, rho))
+        self.delta_charged = math.fsum((self.delta_charged, delta))
 
     def _finish(self, error: str | None) -> None:
         self._open = False
@@ -504,7 +594,7 @@ class Release:
 
     def __repr__(self) -> str:
         return (f"Release({self.release_id}, dataset={self.dataset!r}, rho={self.rho:.6g}, "
-                f"charged={self.rho_charged:.6g}, research_rng={self.research_rng})")
+                f"charged={self.rho_charged:.6g}, delta={self.delta:.3g}, research_rng={self.research_rng})")
 
 
 def _check_name(what: str, value: str) -> str:

@@ -13,10 +13,10 @@ from dpsynth.accounting import InsecureRNGWarning, Ledger
 from dpsynth.cli import main
 
 JSON_KEYS = {"dataset", "neighbouring", "epsilon", "delta", "rho_total", "rho_spent", "rho_remaining",
-             "epsilon_spent", "releases"}
-RELEASE_KEYS = {"release_id", "method", "rho", "rho_charged", "complete", "research_rng", "created", "finished",
+             "delta_spent", "epsilon_spent", "releases"}
+RELEASE_KEYS = {"release_id", "method", "rho", "rho_charged", "delta", "delta_charged", "complete", "research_rng", "created", "finished",
                 "error", "measurements"}
-MEASUREMENT_KEYS = {"created", "mechanism", "query", "sensitivity", "scale", "rho"}
+MEASUREMENT_KEYS = {"created", "mechanism", "query", "sensitivity", "scale", "rho", "delta"}
 
 
 def run(capsys, *argv):

@@ -74,6 +74,9 @@ def _describe(s: dict) -> list[str]:
         f"  in {n} release{'s' if n != 1 else ''}",
         f"  remaining  rho {s['rho_remaining']:.6g}",
     ]
+    if s["delta_spent"] > 0:
+        lines.append(f"  approximate-zCDP delta spent {s['delta_spent']:.3g} (category discovery): the rho budget "
+                     f"is now the conversion at delta {s['delta'] - s['delta_spent']:.3g}")
     for i, r in enumerate(s["releases"], 1):
         state = "complete" if r["complete"] else "INCOMPLETE (reservation spent)"
         if r["error"]:
@@ -84,5 +87,5 @@ def _describe(s: dict) -> list[str]:
             lines.append("    RESEARCH RNG: noise drawn from numpy, not OpenDP; not a DP-grade release")
         for m in r["measurements"]:
             lines.append(f"    {m['created']}  {m['mechanism']}  query {m['query']}  sensitivity {m['sensitivity']:g}  "
-                         f"scale {m['scale']:.6g}  rho {m['rho']:.6g}")
+                         f"scale {m['scale']:.6g}  rho {m['rho']:.6g}" + (f"  delta {m['delta']:.3g}" if m["delta"] else ""))
     return lines

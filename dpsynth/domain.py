@@ -14,6 +14,11 @@ refuse it unless the user asserts the domain is public knowledge.
 Cell layout of every column: the value cells first (categories in their listed
 order, or bins from low to high), then the ``other`` cell when declared, then
 the ``missing`` cell when ``missing`` is true.
+
+A schema may also leave part of the domain to be *learned with differential
+privacy* (``"categories": "learn"``, ``"edges": "learn"``; :attr:`Schema.learnable`).
+Such a schema cannot encode or decode until :func:`dpsynth.preprocess.learn_domain`,
+charged to a ledger release, has filled it in.
 """
 from __future__ import annotations
 
@@ -35,6 +40,10 @@ SCHEMA_VERSION = 1
 #: Largest number of bins a numeric or datetime column may declare.
 MAX_BINS = 10**6
 DEFAULT_MAX_CATEGORIES = 32
+#: The spec value that leaves categories / bin edges to be learned with DP.
+LEARN = "learn"
+#: Most bins a numeric column may ask to learn (each interior edge is one DP quantile).
+MAX_LEARNED_BINS = 1024
 DEFAULT_BINS = 32
 #: Resolutions :func:`draft_schema` tries for datetimes, coarsest first.
 _DRAFT_RESOLUTIONS = ("1D", "1h", "1min", "1s", "1ms", "1us")
@@ -139,6 +148,11 @@ class Column:
     kind: ClassVar[str] = ""
 
     @property
+    def learned(self) -> bool:
+        """False while the spec says ``"learn"``: the cells are not known yet."""
+        return True
+
+    @property
     def n_values(self) -> int:
         """Cells for present values (bins/categories, plus ``other``)."""
         raise NotImplementedError
@@ -148,8 +162,15 @@ class Column:
         """All cells of the column, the missing cell included."""
         return self.n_values + int(self.missing)
 
+    def _require_learned(self) -> None:
+        if not self.learned:
+            raise InputError(f"column {self.name!r}: its domain is to be learned (\"{LEARN}\"); the domain must "
+                             f"be learned first, with differential privacy inside a release "
+                             f"(dpsynth.preprocess.learn_domain), before data can be encoded or decoded")
+
     def encode(self, values: pd.Series) -> np.ndarray:
         """Cell codes (int64) of ``values``; missing values get the last cell."""
+        self._require_learned()
         na = values.isna().to_numpy(dtype=bool)
         if na.any() and not self.missing:
             raise _missing_values_error(self.name, int(na.sum()))
@@ -160,6 +181,7 @@ class Column:
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
         """Values (original dtype) for cell codes; missing cells decode to NA."""
+        self._require_learned()
         codes = np.asarray(codes, dtype=np.int64)
         na = codes == self.n_values if self.missing else np.zeros(len(codes), dtype=bool)
         return self._decode(np.where(na, 0, codes), na, rng)
@@ -181,15 +203,28 @@ class Categorical(Column):
     ``other``: label of a catch-all cell for values not in ``categories`` (None: no
     such cell, and such values are an error). Decoded labels keep their JSON type:
     numeric categories decode to numbers, ``other`` to its label.
+
+    ``categories="learn"`` leaves the list to DP category discovery
+    (:func:`dpsynth.preprocess.learn_domain`): it needs an ``other`` label and
+    takes an optional ``max_categories`` (keep at most that many) and
+    ``threshold`` (a lower bound on the noisy count a value needs to be kept).
     """
 
-    categories: tuple = ()
+    categories: tuple | str = ()
     other: Any = None
+    max_categories: int | None = None
+    threshold: int | None = None
     kind: ClassVar[str] = "categorical"
     _index: pd.Index = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _bool(self.name, "missing", self.missing)
+        if isinstance(self.categories, str):
+            self._check_learn_spec()
+            return
+        if self.max_categories is not None or self.threshold is not None:
+            raise InputError(f"column {self.name!r}: \"max_categories\" and \"threshold\" apply only to "
+                             f"\"categories\": \"{LEARN}\"; remove them or let dpsynth learn the categories")
         cats = tuple(_plain(c) for c in self.categories)
         other = _plain(self.other)
         for c in cats + ((other,) if other is not None else ()):
@@ -217,28 +252,60 @@ class Categorical(Column):
         object.__setattr__(self, "other", other)
         object.__setattr__(self, "_index", pd.Index(list(cats), dtype=object if not cats else None))
 
+    def _check_learn_spec(self) -> None:
+        name = self.name
+        if self.categories != LEARN:
+            raise InputError(f"column {name!r}: 'categories' must be a list of allowed values or \"{LEARN}\", "
+                             f"got {self.categories!r}")
+        other = _plain(self.other)
+        if other is None:
+            raise InputError(f"column {name!r}: \"categories\": \"{LEARN}\" needs an \"other\" label for the "
+                             f"values that are not discovered; add \"other\": \"other\"")
+        if isinstance(other, bool) or not isinstance(other, (str, int, float)) or (
+                isinstance(other, float) and not math.isfinite(other)):
+            raise InputError(f"column {name!r}: the 'other' label must be a string or finite number, got {other!r}")
+        for key in ("max_categories", "threshold"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise InputError(f"column {name!r}: {key!r} must be a whole number >= 1, got {value!r}")
+            object.__setattr__(self, key, None if value is None else int(value))
+        object.__setattr__(self, "other", other)
+        object.__setattr__(self, "_index", pd.Index([], dtype=object))
+
+    @property
+    def learned(self) -> bool:
+        return not isinstance(self.categories, str)
+
     @property
     def n_values(self) -> int:
+        self._require_learned()
         return len(self.categories) + int(self.other is not None)
 
     @classmethod
     def from_dict(cls, name: str, spec: Mapping[str, Any]) -> "Categorical":
-        _check_keys(name, spec, {"kind", "categories", "other", "missing"})
+        _check_keys(name, spec, {"kind", "categories", "other", "missing", "max_categories", "threshold"})
         cats = spec.get("categories")
-        if not isinstance(cats, list):
-            raise InputError(f"column {name!r}: 'categories' must be a list of allowed values, got {cats!r}")
+        if not isinstance(cats, list) and cats != LEARN:
+            raise InputError(f"column {name!r}: 'categories' must be a list of allowed values or \"{LEARN}\", "
+                             f"got {cats!r}")
         other = spec.get("other")
         if other is True:
             other = "other"
         elif other is False:
             other = None
-        return cls(name=name, categories=tuple(cats), other=other,
+        return cls(name=name, categories=cats if cats == LEARN else tuple(cats), other=other,
+                   max_categories=spec.get("max_categories"), threshold=spec.get("threshold"),
                    missing=_bool(name, "missing", spec.get("missing", False)))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "categories": list(self.categories)}
+        out: dict[str, Any] = {"kind": self.kind,
+                               "categories": self.categories if not self.learned else list(self.categories)}
         if self.other is not None:
             out["other"] = self.other
+        for key in ("max_categories", "threshold"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         out["missing"] = self.missing
         return out
 
@@ -293,23 +360,33 @@ class Numeric(Column):
     numbers, and ``bins`` splits the integers ``lower .. upper`` into runs of
     consecutive integers of (nearly) equal length. Decoding draws uniformly within
     the bin (a uniform integer of the bin for integer columns).
+
+    ``edges="learn"`` with public ``lower``, ``upper`` and ``bins`` (>= 2) leaves the
+    edges to DP quantiles within the bounds (:func:`dpsynth.preprocess.learn_domain`).
     """
 
     lower: float | int | None = None
     upper: float | int | None = None
     bins: int | None = None
-    edges: tuple | None = None
+    edges: tuple | str | None = None
     integer: bool = False
     kind: ClassVar[str] = "numeric"
     _edges: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         name = self.name
-        if (self.edges is None) == (self.bins is None) or (self.edges is not None and (
+        if isinstance(self.edges, str):
+            if self.edges != LEARN or self.lower is None or self.upper is None or self.bins is None:
+                raise InputError(f"column {name!r}: 'edges' is a list of bin edges, or \"{LEARN}\" together "
+                                 f"with public \"lower\", \"upper\" and \"bins\"; got edges={self.edges!r}")
+            if not 2 <= _bins(name, self.bins) <= MAX_LEARNED_BINS:
+                raise InputError(f"column {name!r}: \"edges\": \"{LEARN}\" needs \"bins\" from 2 to "
+                                 f"{MAX_LEARNED_BINS} (each interior edge is one DP quantile), got {self.bins}")
+        elif (self.edges is None) == (self.bins is None) or (self.edges is not None and (
                 self.lower is not None or self.upper is not None)):
             raise InputError(f"column {name!r}: give either \"lower\", \"upper\" and \"bins\", "
                              f"or \"edges\" (a list of bin edges)")
-        if self.edges is not None:
+        if self.edges is not None and self.learned:
             edges = [_finite(name, "edges", e) for e in self.edges]
             if len(edges) < 2 or len(edges) > MAX_BINS + 1 or any(b <= a for a, b in zip(edges, edges[1:])):
                 raise InputError(f"column {name!r}: 'edges' must be a strictly increasing list of 2 to "
@@ -351,7 +428,12 @@ class Numeric(Column):
                                  f"use edges at least 1 apart or set \"integer\": false")
 
     @property
+    def learned(self) -> bool:
+        return not isinstance(self.edges, str)
+
+    @property
     def n_values(self) -> int:
+        self._require_learned()
         return len(self._edges) - 1
 
     @property
@@ -362,18 +444,20 @@ class Numeric(Column):
     def from_dict(cls, name: str, spec: Mapping[str, Any]) -> "Numeric":
         _check_keys(name, spec, {"kind", "lower", "upper", "bins", "edges", "integer", "missing"})
         edges = spec.get("edges")
-        if edges is not None and not isinstance(edges, list):
-            raise InputError(f"column {name!r}: 'edges' must be a list of numbers, got {edges!r}")
-        if edges is None and any(k not in spec for k in ("lower", "upper", "bins")):
+        if edges is not None and not isinstance(edges, list) and edges != LEARN:
+            raise InputError(f"column {name!r}: 'edges' must be a list of numbers or \"{LEARN}\", got {edges!r}")
+        if (edges is None or edges == LEARN) and any(k not in spec for k in ("lower", "upper", "bins")):
             raise InputError(f"column {name!r}: a numeric column needs \"lower\", \"upper\" and \"bins\" "
-                             f"(or \"edges\")")
+                             f"(or \"edges\"; \"edges\": \"{LEARN}\" needs all three)")
         return cls(name=name, lower=spec.get("lower"), upper=spec.get("upper"), bins=spec.get("bins"),
-                   edges=tuple(edges) if edges is not None else None,
+                   edges=tuple(edges) if isinstance(edges, list) else edges,
                    integer=spec.get("integer", False), missing=spec.get("missing", False))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        if self.edges is not None:
+        if not self.learned:
+            out.update(lower=self.lower, upper=self.upper, bins=self.bins, edges=self.edges)
+        elif self.edges is not None:
             out["edges"] = list(self.edges)
         else:
             out.update(lower=self.lower, upper=self.upper, bins=self.bins)
@@ -600,6 +684,8 @@ class Schema:
 
     ``names`` and ``sizes`` (cells per column, the ``other`` and missing cells
     included) define the contingency table every marginal is measured on.
+    ``learnable`` names the columns whose domain is still to be learned with DP;
+    while it is non-empty, ``sizes``, ``encode`` and ``decode`` raise InputError.
     """
 
     def __init__(self, columns: Sequence[Column], drafted_from_data: bool = False):
@@ -613,7 +699,23 @@ class Schema:
         self.columns: tuple[Column, ...] = columns
         self.drafted_from_data: bool = bool(drafted_from_data)
         self.names: tuple[str, ...] = tuple(names)
-        self.sizes: tuple[int, ...] = tuple(c.size for c in columns)
+        #: Columns whose categories or bin edges say "learn" (see :func:`dpsynth.preprocess.learn_domain`).
+        self.learnable: tuple[str, ...] = tuple(c.name for c in columns if not c.learned)
+        self._sizes = None if self.learnable else tuple(c.size for c in columns)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Cells per column (the ``other`` and missing cells included)."""
+        self._require_learned()
+        return self._sizes
+
+    def _require_learned(self) -> None:
+        if self.learnable:
+            raise InputError(
+                f"the schema leaves the domain of column(s) {_show(self.learnable, 8)} to be learned "
+                f"(\"{LEARN}\"); the domain must be learned first, with differential privacy inside a release "
+                f"(dpsynth.preprocess.learn_domain, as a synthesizer's fit does), or written out in the schema"
+            )
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -707,7 +809,7 @@ class Schema:
         return isinstance(other, Schema) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
-        kinds = ", ".join(f"{c.name}:{c.kind}[{c.size}]" for c in self.columns)
+        kinds = ", ".join(f"{c.name}:{c.kind}[{c.size if c.learned else LEARN}]" for c in self.columns)
         return f"Schema({kinds}{', drafted_from_data' if self.drafted_from_data else ''})"
 
     @property
@@ -724,6 +826,7 @@ class Schema:
         """
         if not isinstance(df, pd.DataFrame):
             raise InputError(f"encode needs a pandas DataFrame, got {type(df).__name__}")
+        self._require_learned()
         by_name: dict[str, Any] = {}
         for col in df.columns:
             if str(col) in by_name:
@@ -747,6 +850,7 @@ class Schema:
 
         Decoding is post-processing of already private codes, so a numpy Generator is fine.
         """
+        self._require_learned()
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] != len(self.columns) or not np.issubdtype(codes.dtype, np.integer):
             raise InputError(f"decode needs an integer array of shape (n, {len(self.columns)}), "

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from dpsynth.data import count_marginals
 from dpsynth.errors import InputError
 
 #: The models compared in TSTR, in report order.
@@ -196,20 +197,16 @@ def load_schema(schema: Any) -> Any:
 # Fidelity
 # ---------------------------------------------------------------------------
 
-def _count(codes: np.ndarray, sizes: Sequence[int], attrs: Sequence[int]) -> np.ndarray:
-    """Flat counts of the marginal on ``attrs`` (C order), via bincount on a mixed-radix index."""
-    shape = [int(sizes[a]) for a in attrs]
-    cells = math.prod(shape)
-    if cells > _MAX_DENSE_CELLS:
-        raise InputError(f"marginal on columns {list(attrs)} has {cells} cells; use a schema with coarser bins")
-    index = np.ravel_multi_index(tuple(codes[:, a] for a in attrs), shape) if len(codes) else np.zeros(0, dtype=np.int64)
-    return np.bincount(index, minlength=cells)
-
-
-def _marginal_tvd(a: np.ndarray, b: np.ndarray, sizes: Sequence[int], attrs: Sequence[int]) -> tuple[float, np.ndarray, np.ndarray]:
-    ca, cb = _count(a, sizes, attrs), _count(b, sizes, attrs)
-    p, q = ca / max(len(a), 1), cb / max(len(b), 1)
-    return 0.5 * float(np.abs(p - q).sum()), ca, cb
+def _tvds(a: np.ndarray, b: np.ndarray, sizes: Sequence[int], attr_sets: list[tuple[int, ...]]) -> tuple[list[float], list, list]:
+    """TVD of each marginal in ``attr_sets`` and the counts behind it (bincount on mixed-radix codes)."""
+    for attrs in attr_sets:
+        cells = math.prod(int(sizes[k]) for k in attrs)
+        if cells > _MAX_DENSE_CELLS:
+            raise InputError(f"the marginal on columns {list(attrs)} has {cells:,} cells; "
+                             "pass a schema with coarser bins or fewer categories")
+    ca, cb = count_marginals(a, sizes, attr_sets), count_marginals(b, sizes, attr_sets)
+    na, nb = max(len(a), 1), max(len(b), 1)
+    return [0.5 * float(np.abs(x / na - y / nb).sum()) for x, y in zip(ca, cb)], ca, cb
 
 
 def _cramers_v(counts: np.ndarray, shape: tuple[int, int]) -> float:
@@ -241,8 +238,12 @@ def _order_summary(entries: list[dict], n_worst: int) -> dict:
     }
 
 
+def _floats(x: pd.Series) -> np.ndarray:
+    return pd.to_numeric(x, errors="coerce").to_numpy(dtype=float)
+
+
 def _numeric_summary(x: pd.Series) -> dict:
-    v = pd.to_numeric(x, errors="coerce").to_numpy(dtype=float)
+    v = _floats(x)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return {"mean": None, "std": None, **{k: None for k, _ in _QUANTILES}}
@@ -271,7 +272,7 @@ def _column_summary(col: str, r: pd.Series, s: pd.Series, numeric: bool, tvd: fl
         "missing_synth": float(s.isna().mean()) if len(s) else None,
     }
     if numeric:
-        rv, sv = r.to_numpy(dtype=float), pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        rv, sv = _floats(r), _floats(s)
         out["ks"] = _ks_statistic(rv[np.isfinite(rv)], sv[np.isfinite(sv)])
         out["real"], out["synth"] = _numeric_summary(r), _numeric_summary(s)
     else:
@@ -301,42 +302,34 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
     schema = load_schema(schema)
     a, b, names, sizes, binning = _encode_pair(real, synth, schema, bins)
     d = len(names)
-    numeric = [is_numeric_column(real[c]) for c in names]
+    if schema is None:
+        numeric = [is_numeric_column(real[c]) for c in names]
+    else:
+        numeric = [schema[c].kind == "numeric" for c in names]
 
-    one = []
-    for j in range(d):
-        tvd, _, _ = _marginal_tvd(a, b, sizes, [j])
-        one.append({"columns": [names[j]], "tvd": tvd})
+    pairs = list(itertools.combinations(range(d), 2))
+    triples = list(itertools.combinations(range(d), 3))
+    if len(triples) > n_three_way:
+        rng = np.random.default_rng(seed)
+        triples = [triples[k] for k in np.sort(rng.choice(len(triples), size=n_three_way, replace=False))]
+    singles = [(j,) for j in range(d)]
+    tvd, ca, cb = _tvds(a, b, sizes, singles + pairs + triples)
+    entries = [{"columns": [names[k] for k in attrs], "tvd": t} for attrs, t in zip(singles + pairs + triples, tvd)]
+    one, two, three = entries[:d], entries[d:d + len(pairs)], entries[d + len(pairs):]
 
-    n = len(names)
-    real_assoc = np.full((n, n), np.nan)
-    synth_assoc = np.full((n, n), np.nan)
-    np.fill_diagonal(real_assoc, 1.0)
-    np.fill_diagonal(synth_assoc, 1.0)
-    two = []
-    for i, j in itertools.combinations(range(d), 2):
-        tvd, ca, cb = _marginal_tvd(a, b, sizes, [i, j])
-        two.append({"columns": [names[i], names[j]], "tvd": tvd})
+    real_assoc = np.eye(d)
+    synth_assoc = np.eye(d)
+    for k, (i, j) in enumerate(pairs):
         if numeric[i] and numeric[j]:
             real_assoc[i, j] = _pearson(real[names[i]], real[names[j]])
             synth_assoc[i, j] = _pearson(synth[names[i]], synth[names[j]])
         else:
-            real_assoc[i, j] = _cramers_v(ca, (sizes[i], sizes[j]))
-            synth_assoc[i, j] = _cramers_v(cb, (sizes[i], sizes[j]))
+            real_assoc[i, j] = _cramers_v(ca[d + k], (sizes[i], sizes[j]))
+            synth_assoc[i, j] = _cramers_v(cb[d + k], (sizes[i], sizes[j]))
         real_assoc[j, i], synth_assoc[j, i] = real_assoc[i, j], synth_assoc[i, j]
 
-    triples = list(itertools.combinations(range(d), 3))
-    if len(triples) > n_three_way:
-        rng = np.random.default_rng(seed)
-        pick = np.sort(rng.choice(len(triples), size=n_three_way, replace=False))
-        triples = [triples[k] for k in pick]
-    three = []
-    for t in triples:
-        tvd, _, _ = _marginal_tvd(a, b, sizes, list(t))
-        three.append({"columns": [names[k] for k in t], "tvd": tvd})
-
     diff = np.abs(real_assoc - synth_assoc)
-    iu = np.triu_indices(n, 1)
+    iu = np.triu_indices(d, 1)
     finite = np.isfinite(diff[iu])
     worst_pairs = sorted(
         ({"columns": [names[i], names[j]], "real": float(real_assoc[i, j]), "synth": float(synth_assoc[i, j]),
@@ -376,7 +369,7 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
 
 
 def _pearson(x: pd.Series, y: pd.Series) -> float:
-    u, v = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+    u, v = _floats(x), _floats(y)
     ok = np.isfinite(u) & np.isfinite(v)
     u, v = u[ok], v[ok]
     if len(u) < 2 or u.std() == 0 or v.std() == 0:

@@ -186,11 +186,11 @@ def _encode_pair(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, bins: int
 
 def load_schema(schema: Any) -> Any:
     """A :class:`dpsynth.domain.Schema` from a path, a dict or a Schema (None passes through)."""
-    if schema is None or hasattr(schema, "encode"):
-        return schema
-    from dpsynth.domain import Schema  # imported lazily: evaluation works without it
+    if schema is None:
+        return None
+    from dpsynth.domain import Schema
 
-    return Schema.from_json(schema)
+    return schema if isinstance(schema, Schema) else Schema.from_json(schema)
 
 
 # ---------------------------------------------------------------------------

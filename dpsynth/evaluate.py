@@ -119,8 +119,9 @@ class Binning:
     Numeric columns with at most ``bins`` distinct values get one cell per value
     (edges at the midpoints); others get up to ``bins`` quantile bins. Values
     outside the real range fall into the end bins. Categorical columns get one
-    cell per real category plus an ``other`` cell (synthetic values the real
-    table lacks). Every column has a last cell for missing values.
+    cell per real category (the ``max_categories`` most frequent ones) plus an
+    ``other`` cell (rarer values, and synthetic values the real table lacks).
+    Every column has a last cell for missing values.
     """
 
     names: tuple[str, ...]
@@ -130,9 +131,9 @@ class Binning:
     sizes: tuple[int, ...]
 
     @classmethod
-    def fit(cls, real: pd.DataFrame, bins: int = 32) -> "Binning":
-        if bins < 2:
-            raise InputError(f"bins must be at least 2, got {bins}")
+    def fit(cls, real: pd.DataFrame, bins: int = 32, max_categories: int = 200) -> "Binning":
+        if bins < 2 or max_categories < 1:
+            raise InputError(f"bins must be at least 2 and max_categories at least 1, got {bins}, {max_categories}")
         names, numeric, edges, cats, sizes = [], [], [], [], []
         for col in real.columns:
             s = real[col]
@@ -150,8 +151,8 @@ class Binning:
                 cats.append(None)
                 sizes.append(len(e) + 2)  # bins + missing
             else:
-                v = categorical_strings(s)
-                c = np.array(sorted(pd.unique(v[~pd.isna(v)])), dtype=object)
+                counts = pd.Series(categorical_strings(s)).value_counts()
+                c = np.array(sorted(counts.index[:max_categories]), dtype=object)
                 numeric.append(False)
                 edges.append(None)
                 cats.append(c)

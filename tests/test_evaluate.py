@@ -118,6 +118,13 @@ def test_binning_cells_other_missing_and_out_of_range():
     assert codes[:, 2].tolist() == [0, 2, 3, 1, 0]  # unseen -> other, None -> missing
 
 
+def test_many_valued_categorical_keeps_the_most_frequent_categories():
+    real = pd.DataFrame({"id": [f"u{k}" for k in range(500)] + ["common"] * 100 + ["often"] * 50})
+    b = Binning.fit(real, max_categories=2)
+    assert list(b.categories[0]) == ["common", "often"] and b.sizes == (4,)
+    assert np.bincount(b.encode(real)[:, 0], minlength=4).tolist() == [100, 50, 500, 0]  # the rest -> other
+
+
 def test_many_valued_numeric_gets_quantile_bins():
     x = pd.DataFrame({"x": np.random.default_rng(4).exponential(size=5000)})
     b = Binning.fit(x, bins=32)

@@ -35,6 +35,8 @@ MODELS: tuple[str, ...] = ("logistic_regression", "gradient_boosting", "random_f
 
 _QUANTILES = (("min", 0.0), ("q01", 0.01), ("q25", 0.25), ("median", 0.5), ("q75", 0.75), ("q99", 0.99), ("max", 1.0))
 _MAX_DENSE_CELLS = 1 << 24
+#: Without a schema, a categorical column keeps its most frequent categories up to this many.
+MAX_CATEGORIES = 200
 _MISSING = "<missing>"
 
 
@@ -131,7 +133,7 @@ class Binning:
     sizes: tuple[int, ...]
 
     @classmethod
-    def fit(cls, real: pd.DataFrame, bins: int = 32, max_categories: int = 200) -> "Binning":
+    def fit(cls, real: pd.DataFrame, bins: int = 32, max_categories: int = MAX_CATEGORIES) -> "Binning":
         if bins < 2 or max_categories < 1:
             raise InputError(f"bins must be at least 2 and max_categories at least 1, got {bins}, {max_categories}")
         names, numeric, edges, cats, sizes = [], [], [], [], []
@@ -180,7 +182,7 @@ class Binning:
 def _encode_pair(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, bins: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[int, ...], str]:
     if schema is None:
         binning = Binning.fit(real, bins)
-        return binning.encode(real), binning.encode(synth), binning.names, binning.sizes, f"read off the REAL table ({bins} quantile bins at most)"
+        return binning.encode(real), binning.encode(synth), binning.names, binning.sizes, f"read off the REAL table (at most {bins} quantile bins and {MAX_CATEGORIES} categories per column)"
     a, b = schema.encode(real), schema.encode(synth)
     return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), tuple(schema.names), tuple(int(s) for s in schema.sizes), "from the schema"
 
@@ -198,12 +200,13 @@ def load_schema(schema: Any) -> Any:
 # Fidelity
 # ---------------------------------------------------------------------------
 
-def _tvds(a: np.ndarray, b: np.ndarray, sizes: Sequence[int], attr_sets: list[tuple[int, ...]]) -> tuple[list[float], list, list]:
+def _tvds(a: np.ndarray, b: np.ndarray, names: Sequence[str], sizes: Sequence[int],
+          attr_sets: list[tuple[int, ...]]) -> tuple[list[float], list, list]:
     """TVD of each marginal in ``attr_sets`` and the counts behind it (bincount on mixed-radix codes)."""
     for attrs in attr_sets:
         cells = math.prod(int(sizes[k]) for k in attrs)
         if cells > _MAX_DENSE_CELLS:
-            raise InputError(f"the marginal on columns {list(attrs)} has {cells:,} cells; "
+            raise InputError(f"the marginal on columns {[names[k] for k in attrs]} has {cells:,} cells; "
                              "pass a schema with coarser bins or fewer categories")
     ca, cb = count_marginals(a, sizes, attr_sets), count_marginals(b, sizes, attr_sets)
     na, nb = max(len(a), 1), max(len(b), 1)
@@ -314,7 +317,7 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
         rng = np.random.default_rng(seed)
         triples = [triples[k] for k in np.sort(rng.choice(len(triples), size=n_three_way, replace=False))]
     singles = [(j,) for j in range(d)]
-    tvd, ca, cb = _tvds(a, b, sizes, singles + pairs + triples)
+    tvd, ca, cb = _tvds(a, b, names, sizes, singles + pairs + triples)
     entries = [{"columns": [names[k] for k in attrs], "tvd": t} for attrs, t in zip(singles + pairs + triples, tvd)]
     one, two, three = entries[:d], entries[d:d + len(pairs)], entries[d + len(pairs):]
 

@@ -211,8 +211,6 @@ def test_tstr_on_a_copy_matches_trtr_and_breaks_when_the_target_is_shuffled():
 
 
 def test_multiclass_auc_is_macro_one_vs_rest_and_ranking_is_spearman():
-    from sklearn.metrics import roc_auc_score  # noqa: F401  (used through the check below)
-
     rng = np.random.default_rng(8)
     n = 1200
     x = rng.normal(size=n)

@@ -75,8 +75,9 @@ def _generate_predicates(data: AttackData, ST: np.ndarray, n_predicates: int, n_
     """
     p, n = ST.shape
     numeric = np.array(data.space.numeric)
-    medians = np.median(ST, axis=1)
     missing_code = np.float32(10.0)
+    present = np.where(ST == missing_code, np.nan, ST)
+    medians = np.array([np.nanmedian(row) if np.isfinite(row).any() else 0.0 for row in present])
     kept: dict[bytes, tuple] = {}
     batch = max(16, min(1024, _BATCH_ENTRIES // max(n * n_cols, 1)))
     attempts = 0

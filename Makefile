@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench-quick: $(STAMP)
+	benchmarks/setup_bench.sh
 	$(PY) benchmarks/run.py --quick
 
 clean:

@@ -25,9 +25,10 @@ from collections import deque
 from typing import Callable
 
 import numpy as np
+from scipy import sparse
 
 from dpsynth.pgm.inference import BeliefPropagation
-from dpsynth.pgm.objective import Objective
+from dpsynth.pgm.objective import Objective, vdot
 
 
 def own_terms(objective: Objective, n_cliques: int) -> list[int] | None:
@@ -40,64 +41,71 @@ def own_terms(objective: Objective, n_cliques: int) -> list[int] | None:
     return None if any(k is None for k in own) else own  # type: ignore[return-value]
 
 
+def _slices(index_shape: tuple[int, ...], clique_shape: tuple[int, ...]) -> np.ndarray:
+    """For each cell of a clique (C order), the flat index of its cell in a
+    sub-marginal laid out as ``index_shape`` on the clique's axes."""
+    n = int(np.prod(index_shape))
+    return np.broadcast_to(np.arange(n).reshape(index_shape), clique_shape).ravel()
+
+
 def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], total: float,
                tol: float, max_iters: int) -> tuple[list[np.ndarray], int]:
-    """Optimal clique marginals (counts) and the number of L-BFGS iterations."""
+    """Optimal clique marginals (counts) and the number of L-BFGS iterations.
+
+    All clique cells are laid end to end in one vector and every constraint is
+    a row of one sparse matrix ``A`` (+1/-1 on the cells it sums), so one dual
+    evaluation is two sparse products and a handful of vector operations.
+    """
     tree = bp.tree
     n = len(tree.cliques)
-    root = tree.order[0]
-    w = [objective.weight[own[c]] for c in range(n)]
-    y = [objective.target[own[c]] for c in range(n)]
-    edges = [c for c in range(n) if tree.parent[c] >= 0]
-    subsets = [k for k in range(len(objective.cliques)) if objective.axes[k]]
-    shapes = [bp.sep_in_child[c] for c in edges] + [objective.target[k].shape for k in subsets]
-    sizes = [int(np.prod(s)) for s in shapes]
-    bounds = np.cumsum([0] + sizes)
-    n_var = int(bounds[-1]) + 1          # the last multiplier is the total's
+    start = np.cumsum([0] + [int(np.prod(s)) for s in bp.shapes])
+    y = np.concatenate([objective.target[own[c]].ravel() for c in range(n)])
+    w = np.concatenate([np.full(start[c + 1] - start[c], objective.weight[own[c]]) for c in range(n)])
+    rows, cols, vals = [], [], []
+    n_rows = 0
 
-    def primal(v: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        h: list = [0.0] * n
-        for i, c in enumerate(edges):
-            lam = v[bounds[i]:bounds[i + 1]].reshape(shapes[i])
-            h[c] = h[c] + lam
-            h[tree.parent[c]] = h[tree.parent[c]] - lam.reshape(bp.sep_in_parent[c])
-        kappas = []
-        for j, k in enumerate(subsets):
-            i = len(edges) + j
-            kappa = v[bounds[i]:bounds[i + 1]].reshape(shapes[i])
-            h[objective.home[k]] = h[objective.home[k]] + kappa
-            kappas.append(kappa)
-        h[root] = h[root] + v[-1]
-        return h, kappas
+    def add(index_shape: tuple[int, ...], clique: int, sign: float, first_row: int) -> None:
+        rows.append(first_row + _slices(index_shape, bp.shapes[clique]))
+        cols.append(np.arange(start[clique], start[clique + 1]))
+        vals.append(np.full(start[clique + 1] - start[clique], sign))
+
+    for c in range(n):                      # separator agreement, child minus parent
+        if tree.parent[c] >= 0:
+            add(bp.sep_in_child[c], c, 1.0, n_rows)
+            add(bp.sep_in_parent[c], tree.parent[c], -1.0, n_rows)
+            n_rows += int(np.prod(bp.sep_in_child[c]))
+    subsets = [k for k in range(len(objective.cliques)) if objective.axes[k]]
+    first_sub = n_rows
+    for k in subsets:                       # smaller measured sets: home clique's sum
+        add(objective.target[k].shape, objective.home[k], 1.0, n_rows)
+        n_rows += objective.target[k].size
+    sub = slice(first_sub, n_rows)
+    y_sub = np.concatenate([objective.target[k].ravel() for k in subsets]) if subsets else np.zeros(0)
+    w_sub = np.concatenate([np.full(objective.target[k].size, objective.weight[k]) for k in subsets]) \
+        if subsets else np.zeros(0)
+    add((1,) * len(bp.shapes[tree.order[0]]), tree.order[0], 1.0, n_rows)   # the root's total
+    n_rows += 1
+    a = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(n_rows, int(start[-1])))
+    at = a.T.tocsr()
 
     def negdual(v: np.ndarray) -> tuple[float, np.ndarray]:
-        h, kappas = primal(v)
-        mu = [np.maximum(y[c] - h[c] / w[c], 0.0) for c in range(n)]
-        value = 0.0
-        for c in range(n):
-            d = (mu[c] - y[c]).ravel()
-            value += 0.5 * w[c] * float(d @ d) + float(np.vdot(np.broadcast_to(h[c], mu[c].shape), mu[c]))
-        grad = np.empty(n_var)
-        for i, c in enumerate(edges):
-            p = tree.parent[c]
-            mine = mu[c].sum(axis=bp.up_axes[c], keepdims=True)
-            theirs = mu[p].sum(axis=bp.down_axes[c], keepdims=True) if bp.down_axes[c] else mu[p]
-            grad[bounds[i]:bounds[i + 1]] = (mine - theirs.reshape(mine.shape)).ravel()
-        for j, k in enumerate(subsets):
-            i = len(edges) + j
-            wk, yk = objective.weight[k], objective.target[k]
-            nu = np.maximum(yk + kappas[j] / wk, 0.0)
-            d = (nu - yk).ravel()
-            value += 0.5 * wk * float(d @ d) - float(np.vdot(kappas[j], nu))
-            grad[bounds[i]:bounds[i + 1]] = (mu[objective.home[k]].sum(axis=objective.axes[k], keepdims=True)
-                                             - nu).ravel()
-        value -= v[-1] * total
-        grad[-1] = mu[root].sum() - total
+        h = at @ v
+        mu = np.maximum(y - h / w, 0.0)
+        d = mu - y
+        kappa = v[sub]
+        nu = np.maximum(y_sub + kappa / w_sub, 0.0)
+        dk = nu - y_sub
+        value = 0.5 * vdot(w * d, d) + vdot(h, mu) + 0.5 * vdot(w_sub * dk, dk) \
+            - vdot(kappa, nu) - v[-1] * total
+        grad = a @ mu
+        grad[sub] -= nu
+        grad[-1] -= total
         return -value, -grad
 
-    v, iterations = lbfgs(negdual, np.zeros(n_var), tol, max_iters)
-    h, _ = primal(v)
-    return [np.maximum(y[c] - h[c] / w[c], 0.0) for c in range(n)], iterations
+    v, iterations = lbfgs(negdual, np.zeros(n_rows), tol, max_iters)
+    mu = np.maximum(y - (at @ v) / w, 0.0)
+    return [mu[start[c]:start[c + 1]].reshape(bp.shapes[c]) for c in range(n)], iterations
 
 
 def lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, tol: float,
@@ -120,21 +128,21 @@ def lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, 
         d = -g
         alphas = []
         for s, yv, rho in reversed(pairs):
-            a = rho * float(s @ d)
+            a = rho * vdot(s, d)
             alphas.append(a)
             d = d - a * yv
         if pairs:
             s, yv, _ = pairs[-1]
-            d = d * (float(s @ yv) / float(yv @ yv))
+            d = d * (vdot(s, yv) / vdot(yv, yv))
         else:
             d = d / max(1.0, float(np.abs(g).max()))
         for (s, yv, rho), a in zip(pairs, reversed(alphas)):
-            d = d + (a - rho * float(yv @ d)) * s
-        slope = float(g @ d)
+            d = d + (a - rho * vdot(yv, d)) * s
+        slope = vdot(g, d)
         if slope >= 0:                      # not a descent direction: forget the curvature
             pairs.clear()
             d = -g / max(1.0, float(np.abs(g).max()))
-            slope = float(g @ d)
+            slope = vdot(g, d)
         if slope == 0:
             break
         t = 1.0
@@ -146,8 +154,8 @@ def lbfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, 
             t *= 0.5
         else:
             break
-        sy = float((x_new - x) @ (g_new - g))
-        if sy > 1e-12 * float((g_new - g) @ (g_new - g)) and sy > 0:
+        sy = vdot(x_new - x, g_new - g)
+        if sy > 1e-12 * vdot(g_new - g, g_new - g) and sy > 0:
             pairs.append((x_new - x, g_new - g, 1.0 / sy))
         calm = calm + 1 if f - f_new <= tol * max(abs(f_new), 1.0) else 0
         x, f, g = x_new, f_new, g_new

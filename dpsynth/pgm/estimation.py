@@ -31,7 +31,7 @@ from dpsynth.pgm.model import GraphicalModel
 from dpsynth.pgm.objective import Objective, estimate_total
 
 SOLVERS = ("auto", "dual", "mirror")
-DEFAULT_TOL = {"dual": 1e-10, "mirror": 1e-7}
+DEFAULT_TOL = {"dual": 1e-10, "mirror": 1e-6}
 DEFAULT_MAX_ITERS = {"dual": 10_000, "mirror": 10_000}
 WARM_START_FLOOR = 1e-9   # share of uniform mixed into a warm start: no cell starts at zero
 

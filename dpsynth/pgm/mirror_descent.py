@@ -15,9 +15,12 @@ constant:
 
 accepted when ``L(x') <= L(y) + <grad L(y), x' - y> + (N / s) a^2 KL(z' || z)``
 -- the KL is exact and free from BP's log-partition values -- otherwise the
-step ``s`` halves; after an acceptance it grows by 20%. The momentum restarts
-(``a = 1``) whenever the objective goes up. It stops when the best objective
-improved by less than ``tol`` (relative) over the last ``window`` iterations.
+step ``s`` halves; after an acceptance it grows by 20%. A step that would
+raise the objective is dropped and the momentum restarts (``a = 1``) from
+``x``, re-expressed as potentials by its junction-tree factorisation (a
+restart from ``z`` instead can throw away most of the progress). It stops
+when the best objective improved by less than ``tol`` (relative) over the
+last ``window`` iterations.
 The iterate ``x`` is a convex combination of consistent junction-tree
 marginals, hence consistent itself; the caller turns it into a model.
 """
@@ -32,6 +35,7 @@ from dpsynth.pgm.inference import BeliefPropagation
 from dpsynth.pgm.objective import Objective
 
 GROWTH = 1.2
+TINY = 1e-300     # floor on restart marginals, so no cell's log-potential is -inf
 
 
 def _mix(a: float, x: Sequence[np.ndarray], z: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -44,6 +48,8 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
     """Clique marginals (counts) approximately minimising ``objective`` from the
     starting log-potentials ``theta``, and the number of iterations run."""
     z, _, log_z = bp.calibrate(theta, total)
+    if not objective.cliques:
+        return z, 0
     x = z
     zt = objective.project(z)
     xt = zt
@@ -69,15 +75,21 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
             if fx_new <= bound + 1e-12 * abs(bound) or step < 1e-300:
                 break
             step *= 0.5
-        theta, z, zt, log_z = theta_new, z_new, zt_new, log_z_new
-        x = _mix(a, x, z_new)
-        xt = xt_new
         if fx_new > fx:
-            a_prev = l_prev = None        # restart the momentum from z
+            # restart the momentum from x: the model whose marginals are x
+            theta = bp.factorize([np.maximum(c, TINY * total) for c in x])
+            z, _, log_z = bp.calibrate(theta, total)
+            zt = xt = objective.project(z)
+            x = z
+            a_prev = l_prev = None
+            best.append(best[-1])
         else:
+            theta, z, zt, log_z = theta_new, z_new, zt_new, log_z_new
+            x = _mix(a, x, z_new)
+            xt = xt_new
             a_prev, l_prev = a, lip
-        fx = fx_new
-        best.append(min(best[-1], fx))
+            fx = fx_new
+            best.append(min(best[-1], fx))
         step *= GROWTH
         if len(best) > window and best[-window - 1] - best[-1] <= tol * abs(best[-1]):
             break

@@ -9,16 +9,17 @@ shifted by ``s``, and each draw looks up ``s + u``).
 Two ways to pick the uniforms ``u``:
 
 * ``"sample"`` -- independent uniforms: exact i.i.d. draws from the model.
-* ``"round"`` -- stratified uniforms: within each separator group (the whole
-  table, for the root) the rows, in random order, get ``u = (rank + U) / size``,
-  so every group's counts match its expected counts up to rounding (each cell
-  is off by less than one). Every row is still marginally an exact draw from
-  the model and the order is reshuffled per clique, so no spurious correlation
-  with earlier columns appears (the sampling bug of mbi 1.1.0 came from
-  correlated ranks); it only removes the multinomial sampling noise, which is
-  what Private-PGM's ``synthetic_data`` rounding aims for. It is the default
-  because its rows sit closer to the model's marginals at every sample size
-  (see benchmarks/results/pgm_engine.md).
+* ``"round"`` -- systematic sampling: within each separator group (the whole
+  table, for the root) the rows, in random order, get ``u = (rank + U) / size``
+  with one uniform ``U`` per group, so every cell's count is within one of its
+  expected count given the group (deterministic up to rounding, as
+  Private-PGM's ``synthetic_data`` rounding intends). Each row is still
+  marginally an exact draw from the model, and the order is reshuffled per
+  clique, so no spurious correlation with earlier columns appears (mbi
+  1.1.0's sampling bug came from ranks correlated with earlier columns); it
+  only removes the multinomial sampling noise. It is the default because its
+  rows sit closer to the model's marginals, hence to the data, at every sample
+  size (see benchmarks/results/pgm_engine.md).
 """
 from __future__ import annotations
 
@@ -32,17 +33,25 @@ from dpsynth.pgm.junction_tree import JunctionTree
 METHODS = ("round", "sample")
 
 
-def _uniforms(groups: np.ndarray, n_groups: int, rng: np.random.Generator, method: str) -> np.ndarray:
-    u = rng.random(groups.size)
+def _draw(table: np.ndarray, groups: np.ndarray, rng: np.random.Generator, method: str) -> np.ndarray:
+    """For each row, a cell index of its group's row of ``table`` (cumulative
+    distributions, one row per separator value), by inverse CDF."""
+    n_groups, n_cells = table.shape
+    shifted = (table + np.arange(n_groups)[:, None]).ravel()
     if method == "sample":
-        return u
+        u = rng.random(groups.size)
+        return np.searchsorted(shifted, groups + u, side="right") - groups * n_cells
+    small = groups.astype(np.min_scalar_type(n_groups))     # radix sort for small keys
     order = rng.permutation(groups.size)
-    order = order[np.argsort(groups[order], kind="stable")]
-    counts = np.bincount(groups, minlength=n_groups)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.empty(groups.size, dtype=np.int64)
-    rank[order] = np.arange(groups.size) - starts[groups[order]]
-    return (rank + u) / counts[groups]
+    order = order[np.argsort(small[order], kind="stable")]
+    g = groups[order]
+    counts = np.bincount(g, minlength=n_groups)
+    rank = np.arange(groups.size) - (np.cumsum(counts) - counts)[g]
+    cell = np.empty_like(groups)
+    # keys ascend along ``order``: the sorted search is cache-friendly
+    u = (rank + rng.random(n_groups)[g]) / counts[g]           # one offset per group: systematic
+    cell[order] = np.searchsorted(shifted, g + u, side="right") - g * n_cells
+    return cell
 
 
 def sample_junction_tree(domain: Domain, tree: JunctionTree, conditionals: Sequence[np.ndarray],
@@ -70,11 +79,8 @@ def sample_junction_tree(domain: Domain, tree: JunctionTree, conditionals: Seque
         if sep:
             groups = np.ravel_multi_index(tuple(out[:, domain.index(a)] for a in sep), domain.shape(sep))
         else:
-            groups = np.zeros(n, dtype=np.int64)
-        u = _uniforms(groups, n_sep, rng, method)
-        shifted = (cdf + np.arange(n_sep)[:, None]).ravel()
-        cell = np.searchsorted(shifted, groups + u, side="right") - groups * n_new
-        cell = np.minimum(cell, last[groups])       # guards the float rounding of s + u near s + 1
+            groups = np.zeros(n, dtype=np.intp)
+        cell = np.minimum(_draw(cdf, groups, rng, method), last[groups])   # guards float rounding
         codes = np.unravel_index(cell, domain.shape(new))
         for a, col in zip(new, codes):
             out[:, domain.index(a)] = col

@@ -1,0 +1,162 @@
+"""Private-PGM estimation: exact recovery from noise-free measurements, the
+optimum on noisy ones against a brute-force solve over the whole joint
+simplex, the total, warm starts and input errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import lsq_linear
+
+from dpsynth.pgm import Domain, Measurement, estimate, estimate_total
+
+TREE = [("a", "b"), ("b", "c"), ("b", "d")]                 # decomposable: every tree clique measured
+CYCLE = [("a", "b"), ("b", "c"), ("a", "c"), ("c", "d")]    # needs an unmeasured fill-in clique
+
+
+def marginal(domain: Domain, joint: np.ndarray, clique) -> np.ndarray:
+    axes = tuple(i for i, a in enumerate(domain.names) if a not in clique)
+    return joint.sum(axis=axes).transpose([domain.canonical(clique).index(a) for a in clique])
+
+
+def measure(domain, joint, cliques, sigma, rng=None):
+    out = []
+    for cl in cliques:
+        m = marginal(domain, joint, cl)
+        noise = 0.0 if rng is None else rng.normal(0.0, sigma, m.shape)
+        out.append(Measurement(cl, m + noise, sigma))
+    return out
+
+
+def objective(domain, joint, measurements) -> float:
+    return sum(float(np.sum((marginal(domain, joint, m.clique).ravel() - m.values) ** 2)) / (2 * m.sigma**2)
+               for m in measurements)
+
+
+def brute_force_optimum(domain: Domain, measurements, total: float) -> float:
+    """min over joint counts p >= 0, sum p = total, by bounded least squares
+    (the equality as a heavily weighted row)."""
+    n = domain.size()
+    rows, rhs = [], []
+    for m in measurements:
+        cl = m.clique
+        basis = np.eye(n).reshape(tuple(domain.sizes) + (n,))
+        a = basis.sum(axis=tuple(i for i, x in enumerate(domain.names) if x not in cl))
+        a = a.transpose([domain.canonical(cl).index(x) for x in cl] + [len(cl)]).reshape(-1, n)
+        rows.append(a / m.sigma)
+        rhs.append(m.values / m.sigma)
+    big = 1e5
+    rows.append(np.full((1, n), big))
+    rhs.append(np.array([big * total]))
+    res = lsq_linear(np.vstack(rows), np.concatenate(rhs), bounds=(0, np.inf), method="bvls", tol=1e-13)
+    joint = res.x.reshape(domain.sizes) * (total / res.x.sum())
+    return objective(domain, joint, measurements)
+
+
+def true_joint(rng, domain, n=2000.0):
+    p = rng.dirichlet(np.full(domain.size(), 0.7))
+    return (p * n).reshape(domain.sizes)
+
+
+DOM = Domain(list("abcd"), [3, 2, 4, 3])
+
+
+@pytest.mark.parametrize("cliques,solver", [(TREE, "dual"), (TREE, "mirror"), (CYCLE, "mirror")])
+def test_exact_measurements_recover_true_marginals(cliques, solver):
+    rng = np.random.default_rng(1)
+    joint = true_joint(rng, DOM)
+    cliques = cliques + [(a,) for a in DOM.names]
+    model = estimate(DOM, measure(DOM, joint, cliques, 1.0), solver=solver, tol=1e-12, max_iters=20000)
+    assert model.solver == solver
+    assert model.total == pytest.approx(2000.0)
+    for cl in cliques:
+        np.testing.assert_allclose(model.project(cl), marginal(DOM, joint, cl), atol=2e-3)
+    assert model.objective < 1e-5
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("cliques", [TREE, CYCLE])
+def test_noisy_objective_matches_brute_force_optimum(seed, cliques):
+    rng = np.random.default_rng(10 + seed)
+    joint = true_joint(rng, DOM, n=500.0)
+    meas = measure(DOM, joint, cliques + [(a,) for a in DOM.names], sigma=8.0, rng=rng)
+    total = estimate_total(meas)
+    best = brute_force_optimum(DOM, meas, total)
+    solvers = ["dual", "mirror"] if cliques is TREE else ["mirror"]
+    for solver in solvers:
+        model = estimate(DOM, meas, solver=solver, tol=1e-10, max_iters=20000)
+        assert model.total == pytest.approx(total)
+        # the reported objective is the objective of the model's own marginals
+        own = sum(float(np.sum((model.project(m.clique).ravel() - m.values) ** 2)) / (2 * m.sigma**2)
+                  for m in meas)
+        assert model.objective == pytest.approx(own, rel=1e-12)
+        assert model.objective <= best + 1e-4 * max(1.0, best), (solver, model.objective, best)
+        assert model.objective >= best - 1e-4 * max(1.0, best)  # brute force is a true optimum
+
+
+def test_default_tolerances_reach_the_optimum_closely():
+    rng = np.random.default_rng(7)
+    joint = true_joint(rng, DOM, n=800.0)
+    meas = measure(DOM, joint, CYCLE + [(a,) for a in DOM.names], sigma=5.0, rng=rng)
+    best = brute_force_optimum(DOM, meas, estimate_total(meas))
+    assert estimate(DOM, meas).objective <= best * (1 + 1e-4) + 1e-6
+    meas = measure(DOM, joint, TREE + [(a,) for a in DOM.names], sigma=5.0, rng=rng)
+    best = brute_force_optimum(DOM, meas, estimate_total(meas))
+    model = estimate(DOM, meas)
+    assert model.solver == "dual" and model.objective <= best * (1 + 1e-8) + 1e-8
+
+
+def test_total_is_the_noise_weighted_mean_of_the_sums():
+    meas = [Measurement(("a",), [10.0, 20.0, 30.0], 2.0), Measurement(("a", "b"), np.full(6, 9.0), 1.0)]
+    w = np.array([1 / (4.0 * 3), 1 / (1.0 * 6)])
+    assert estimate_total(meas) == pytest.approx(np.sum(w * np.array([60.0, 54.0])) / w.sum())
+    assert estimate_total([Measurement(("a",), [-5.0, 1.0, 1.0], 1.0)]) == 1.0     # at least one record
+    model = estimate(DOM, meas, total=77.0)
+    assert model.total == 77.0 and model.project(("c",)).sum() == pytest.approx(77.0)
+
+
+def test_repeated_measurements_of_one_clique_pool_their_precision():
+    rng = np.random.default_rng(3)
+    joint = true_joint(rng, DOM, 300.0)
+    m1 = measure(DOM, joint, TREE, 4.0, rng)
+    m2 = measure(DOM, joint, TREE, 2.0, rng)
+    model = estimate(DOM, m1 + m2, total=300.0)
+    assert model.objective == pytest.approx(objective(*_joint_of(model), m1 + m2), rel=1e-10)
+    assert model.objective <= brute_force_optimum(DOM, m1 + m2, 300.0) + 1e-6
+
+
+def _joint_of(model):
+    dom = model.domain
+    return dom, model.project(dom.names)
+
+
+def test_warm_start_reaches_the_same_optimum_faster():
+    rng = np.random.default_rng(4)
+    joint = true_joint(rng, DOM, 1000.0)
+    first = measure(DOM, joint, [(a,) for a in DOM.names] + [("a", "b"), ("b", "c")], 5.0, rng)
+    more = first + measure(DOM, joint, [("a", "c"), ("c", "d")], 5.0, rng)
+    previous = estimate(DOM, first, solver="mirror", tol=1e-9)
+    cold = estimate(DOM, more, tol=1e-9)
+    warm = estimate(DOM, more, warm_start=previous, tol=1e-9)
+    assert warm.solver == cold.solver == "mirror"
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-5)
+    assert warm.iterations < cold.iterations
+    with pytest.raises(ValueError, match="different domain"):
+        estimate(DOM, more, warm_start=estimate(Domain(["a"], [3]), [first[0]]))
+
+
+def test_input_errors_name_the_problem():
+    with pytest.raises(ValueError, match="'zz'"):
+        estimate(DOM, [Measurement(("a", "zz"), np.zeros(6), 1.0)])
+    with pytest.raises(ValueError, match=r"\('a', 'b'\) has 5 values"):
+        estimate(DOM, [Measurement(("a", "b"), np.zeros(5), 1.0)])
+    with pytest.raises(ValueError, match="solver='dual'"):
+        estimate(DOM, [Measurement(c, np.zeros(DOM.size(c)), 1.0) for c in CYCLE], solver="dual")
+    with pytest.raises(ValueError, match="unknown solver"):
+        estimate(DOM, [], solver="newton")
+    with pytest.raises(ValueError, match="total"):
+        estimate(DOM, [], total=0.0)
+
+
+def test_no_measurements_gives_the_uniform_model():
+    model = estimate(DOM, [], total=240.0)
+    np.testing.assert_allclose(model.project(("b", "d")), np.full((2, 3), 40.0))

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench-quick clean
+.PHONY: venv demo test bench-quick bench-pgm peer-venvs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test: $(STAMP)
 bench-quick: $(STAMP)
 	benchmarks/setup_bench.sh
 	$(PY) benchmarks/run.py --quick
+
+peer-venvs:
+	benchmarks/setup_peers.sh mbi
+	benchmarks/setup_peers.sh dpmm
+
+bench-pgm: $(STAMP) peer-venvs
+	$(PY) benchmarks/pgm_engine.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -26,6 +26,7 @@ EXIT_OK, EXIT_VIOLATION, EXIT_INPUT, EXIT_BUDGET = 0, 1, 2, 3
 #: Command modules under ``dpsynth.commands``, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "schema",
+    "synth",
     "ledger",
     "evaluate",
     "attack",

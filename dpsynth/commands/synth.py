@@ -1,0 +1,87 @@
+"""``dpsynth synth``: fit a synthesizer at a stated budget and write synthetic rows.
+
+Everything that can fail on bad input is checked before the ledger reservation,
+so a refused run spends nothing; a run refused for budget (exit 3) writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dpsynth.accounting import Ledger
+from dpsynth.domain import Schema
+from dpsynth.errors import InputError
+from dpsynth.io import check_writable, dump_json, read_table, write_json, write_table
+from dpsynth.synthesizers import METHODS
+from dpsynth.synthesizers.base import validate_budget
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="release a DP synthetic table",
+                       description="Fit a DP synthesizer on DATA and write synthetic rows. "
+                                   "Privacy: (epsilon, delta)-DP under add/remove-one neighbouring.")
+    p.add_argument("data", help="private table (CSV or Parquet)")
+    p.add_argument("--schema", required=True, help="public schema JSON (see `dpsynth schema`)")
+    p.add_argument("--epsilon", required=True, type=float, help="epsilon of the release (> 0)")
+    p.add_argument("--delta", type=float, default=1e-9, help="delta of the release, in (0, 1) (default 1e-9)")
+    p.add_argument("--method", default="mst", help=f"one of {', '.join(METHODS)} (default mst)")
+    p.add_argument("--rows", type=int, default=None, help="synthetic rows (default: the DP row-count estimate)")
+    p.add_argument("--out", default="synthetic.csv", help="output CSV or Parquet (default synthetic.csv)")
+    p.add_argument("--ledger", default=None, help="persistent ledger (created with `dpsynth ledger init`)")
+    p.add_argument("--dataset", default=None, help="dataset name in the ledger")
+    p.add_argument("--schema-is-public", action="store_true",
+                   help="assert that a schema drafted from the data is public knowledge")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.method not in METHODS:
+        raise InputError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+    validate_budget(args.epsilon, args.delta)
+    if args.rows is not None and args.rows < 0:
+        raise InputError(f"--rows must be >= 0, got {args.rows}")
+    if (args.ledger is None) != (args.dataset is None):
+        raise InputError("--ledger and --dataset go together: pass both, or neither for a one-off budget")
+    out = Path(args.out)
+    check_writable(out)
+    check_writable(_metadata_path(out))
+    schema = Schema.from_json(args.schema)
+    data = read_table(args.data)
+    ledger = _open_ledger(args.ledger)
+    synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta)
+    synth.fit(data, schema, ledger=ledger, dataset=args.dataset, schema_is_public=args.schema_is_public)
+    rows = synth.sample(args.rows)
+    write_table(rows, out)
+    meta = {**synth.release_, "out": str(out), "rows": len(rows)}
+    write_json(_metadata_path(out), meta)
+    summary = synth.ledger_.summary(synth.release_["dataset"])
+    _report(args, meta, summary)
+    return 0
+
+
+def _metadata_path(out: Path) -> Path:
+    return out.with_name(out.name + ".release.json")
+
+
+def _open_ledger(path: str | None) -> Ledger | None:
+    if path is None:
+        return None
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such ledger; create it with `dpsynth ledger init {path} --dataset NAME "
+                         f"--epsilon E --delta D`")
+    return Ledger(path)
+
+
+def _report(args: argparse.Namespace, meta: dict, summary: dict) -> None:
+    if args.json:
+        print(dump_json({"release": meta, "ledger": summary}))
+        return
+    print(f"wrote {meta['rows']} synthetic rows to {meta['out']} (metadata: {meta['out']}.release.json)")
+    print(f"method {meta['method']}: epsilon={meta['epsilon']:g}, delta={meta['delta']:g} "
+          f"(rho={meta['rho']:.6g}), {meta['neighbouring']} neighbouring")
+    if meta["research_rng"]:
+        print("WARNING: research RNG used: this output is not a secure DP release", file=sys.stderr)
+    print(f"ledger {summary.get('dataset', meta['dataset'])}: spent rho={summary['rho_spent']:.6g} "
+          f"of {summary['rho_total']:.6g}, remaining {summary['rho_remaining']:.6g}")

@@ -1,0 +1,232 @@
+"""The shared base of every synthesizer: validation, the ledger release, sampling.
+
+A synthesizer follows scikit-learn's conventions: parameters are set in
+``__init__`` and only validated there, :meth:`Synthesizer.fit` touches the
+private data exactly once inside one ledger release, and fitted state lives in
+attributes with a trailing underscore (``model_``, ``release_``). Sampling is
+post-processing of the fitted model: it spends no budget.
+
+Privacy: the whole release's rho (from ``epsilon`` and ``delta`` under
+add/remove-one neighbouring, tight zCDP conversion) is reserved in the ledger
+before the data is read; every noisy measurement is charged to that
+reservation by :mod:`dpsynth.mechanisms` before its result is used, and the
+charges add up to exactly the reserved rho.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dpsynth import __version__, mechanisms
+from dpsynth.accounting import NEIGHBOURING, Ledger
+from dpsynth.data import count_marginal
+from dpsynth.domain import Schema
+from dpsynth.errors import InputError
+from dpsynth.pgm import Domain, GraphicalModel, Measurement
+from dpsynth.preprocess import learn_domain, plan_budget
+from dpsynth.synthesizers.compress import Compression
+
+IN_MEMORY_DATASET = "in-memory"
+
+
+@dataclass
+class FitContext:
+    """What a synthesizer's algorithm sees while fitting.
+
+    ``codes`` are the encoded private rows (never leave this object except through
+    ``measure``/``select``); ``release`` is the open ledger reservation.
+    """
+
+    codes: np.ndarray
+    domain: Domain
+    release: Any
+    measurements: list[Measurement] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)
+    compression: Compression | None = None
+
+    def compress(self, compression: "Compression") -> None:
+        """Switch to a compressed domain (post-processing of 1-way measurements)."""
+        self.codes = compression.compress_codes(self.codes)
+        self.domain = compression.compressed_domain
+        self.measurements = [compression.compress_oneway(m) if len(m.clique) == 1 else m
+                             for m in self.measurements]
+        self.compression = compression
+
+    def answer(self, clique: tuple[str, ...]) -> np.ndarray:
+        """The exact count vector of a marginal (private: only feed it to a mechanism)."""
+        idx = [self.domain.names.index(a) for a in clique]
+        return count_marginal(self.codes, self.domain.sizes, idx)
+
+    def measure(self, clique: tuple[str, ...], rho: float) -> Measurement:
+        """Measure one marginal with the Gaussian mechanism at zCDP cost ``rho``."""
+        sigma = mechanisms.sigma_for_rho(rho)
+        values = mechanisms.gaussian(self.release, list(clique), self.answer(clique), sigma)
+        m = Measurement(tuple(clique), np.asarray(values, dtype=float), sigma)
+        self.measurements.append(m)
+        self.log.append({"clique": list(clique), "mechanism": "discrete_gaussian", "sigma": sigma, "rho": rho})
+        return m
+
+    def select(self, query: str, scores: np.ndarray, epsilon: float, sensitivity: float) -> int:
+        """Pick an index with the exponential mechanism (zCDP cost epsilon^2 / 8)."""
+        choice = mechanisms.exponential(self.release, query, np.asarray(scores, dtype=float), epsilon, sensitivity)
+        self.log.append({"query": query, "mechanism": "exponential", "epsilon": epsilon,
+                         "sensitivity": sensitivity, "rho": epsilon**2 / 8.0, "choice": int(choice)})
+        return int(choice)
+
+
+class Synthesizer(ABC):
+    """Base class: ``fit(df, schema, ledger=..., dataset=...)`` then ``sample(n)``.
+
+    Parameters
+    ----------
+    epsilon, delta:
+        The release's (epsilon, delta)-DP guarantee under add/remove-one
+        neighbouring; converted to a zCDP budget rho with the tight conversion.
+    max_model_cells:
+        Cell limit of the graphical model's junction tree (the engine's size guard).
+    domain_share:
+        Share of rho (and of delta, for category discovery) spent on learning the
+        schema's ``"learn"`` columns with DP; unused when the schema is complete.
+    insecure_random_state:
+        Research only. When set, noise is drawn from a seeded numpy generator
+        instead of OpenDP's samplers: the output is NOT a secure DP release, a
+        warning is printed, and the ledger and metadata are marked.
+    """
+
+    method: str = "base"
+
+    def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, max_model_cells: int = 10**7,
+                 domain_share: float = 0.1, insecure_random_state: int | None = None):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_model_cells = max_model_cells
+        self.domain_share = domain_share
+        self.insecure_random_state = insecure_random_state
+
+    # -- the algorithm -----------------------------------------------------
+    @abstractmethod
+    def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel:
+        """Spend exactly ``rho`` through ``ctx.measure``/``ctx.select`` and return the model."""
+
+    def _extra_metadata(self) -> dict:
+        return {}
+
+    # -- public API ----------------------------------------------------------
+    def fit(self, data: pd.DataFrame, schema: Schema, *, ledger: Ledger | None = None,
+            dataset: str | None = None, schema_is_public: bool = False) -> "Synthesizer":
+        """Fit on the private ``data`` and charge the release to ``ledger``.
+
+        Without a ledger a fresh in-memory budget of exactly (epsilon, delta) is used.
+        Raises InputError for bad parameters or data, BudgetExceeded when the
+        ledger cannot cover the release (nothing is spent then).
+        """
+        validate_budget(self.epsilon, self.delta)
+        check_schema_public(schema, schema_is_public)
+        rho, rho_learn, delta_learn = plan_budget(schema, self.epsilon, self.delta, self.domain_share)
+        codes = None if schema.learnable else schema.encode(data)  # bad data fails before any spending
+        if ledger is None:
+            ledger, dataset = Ledger(None), IN_MEMORY_DATASET
+            ledger.init(dataset, self.epsilon, self.delta)
+        elif not dataset:
+            raise InputError("a ledger needs a dataset name: pass dataset=... (CLI: --dataset NAME)")
+        rng = self._research_rng()
+        with ledger.release(dataset, rho, self.method, insecure_rng=rng, delta=delta_learn) as release:
+            if schema.learnable:
+                schema = learn_domain(data, schema, release, rho_learn)
+                codes = schema.encode(data)
+            ctx = FitContext(codes, Domain(schema.names, schema.sizes), release)
+            model = self._fit(ctx, rho - rho_learn)
+            release_id = release.release_id
+        self.schema_ = schema
+        self.ledger_ = ledger
+        self.model_ = model
+        self.compression_ = ctx.compression
+        self.measurements_ = ctx.measurements
+        self.release_ = self._metadata(schema, rho, ctx, release_id, dataset, ledger)
+        return self
+
+    def sample(self, n: int | None = None, *, random_state: int | np.random.Generator | None = None) -> pd.DataFrame:
+        """Draw ``n`` synthetic rows (default: the DP estimate of the row count).
+
+        Post-processing of the fitted model: spends no privacy budget.
+        """
+        self._check_fitted()
+        if n is None:
+            n = self.n_rows_
+        if int(n) < 0:
+            raise InputError(f"rows must be >= 0, got {n}")
+        rng = np.random.default_rng(random_state if random_state is not None else self.insecure_random_state)
+        codes = self.model_.sample(int(n), rng)
+        if self.compression_ is not None:
+            codes = self.compression_.expand_codes(codes, rng)
+        return self.schema_.decode(codes, rng)
+
+    @property
+    def n_rows_(self) -> int:
+        """The DP estimate of the number of private rows (rounded, at least 1)."""
+        self._check_fitted()
+        return max(1, int(round(float(self.model_.total))))
+
+    # -- helpers -----------------------------------------------------------------
+    def _research_rng(self) -> np.random.Generator | None:
+        if self.insecure_random_state is None:
+            return None
+        warnings.warn(
+            "INSECURE research RNG: noise drawn from a seeded numpy generator, not OpenDP's "
+            "samplers. This output is for experiments only and must not be released.",
+            stacklevel=3,
+        )
+        return np.random.default_rng(self.insecure_random_state)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise InputError(f"{type(self).__name__} is not fitted yet: call fit(df, schema) first")
+
+    def _metadata(self, schema: Schema, rho: float, ctx: FitContext, release_id: Any,
+                  dataset: str, ledger: Ledger) -> dict:
+        return {
+            "method": self.method,
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "rho": rho,
+            "neighbouring": NEIGHBOURING,
+            "dataset": dataset,
+            "ledger": getattr(ledger, "path", None),
+            "ledger_release_id": release_id,
+            "schema_sha256": schema.hash(),
+            "schema": schema.to_dict(),
+            "research_rng": self.insecure_random_state is not None,
+            "dpsynth_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "estimated_rows": float(self.model_.total),
+            "measurements": ctx.log,
+            **self._extra_metadata(),
+        }
+
+
+def validate_budget(epsilon: float, delta: float) -> None:
+    """InputError unless epsilon > 0 and 0 < delta < 1."""
+    try:
+        eps, dlt = float(epsilon), float(delta)
+    except (TypeError, ValueError):
+        raise InputError(f"epsilon and delta must be numbers, got {epsilon!r}, {delta!r}")
+    if not np.isfinite(eps) or eps <= 0:
+        raise InputError(f"epsilon must be a finite number > 0, got {epsilon}")
+    if not 0 < dlt < 1:
+        raise InputError(f"delta must be in (0, 1), got {delta}; zCDP needs delta > 0 for a finite epsilon")
+
+
+def check_schema_public(schema: Schema, schema_is_public: bool) -> None:
+    """Refuse a schema drafted from the private data unless the user asserts it is public."""
+    if schema.drafted_from_data and not schema_is_public:
+        raise InputError(
+            "the schema was drafted from the data (drafted_from_data: true), so its categories and "
+            "bounds would leak private information; review it and pass --schema-is-public "
+            "(schema_is_public=True) if the domain is public knowledge, or write the domain by hand"
+        )

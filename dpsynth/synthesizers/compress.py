@@ -1,0 +1,82 @@
+"""Domain compression from noisy 1-way marginals (post-processing, no budget).
+
+Values whose noisy count is below ``threshold * sigma`` are merged into one
+cell per attribute, as in MST (McKenna et al. 2021). Merging shrinks every
+later marginal (fewer noisy empty cells, a smaller model); when sampling, a
+merged cell is expanded uniformly over the values it holds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dpsynth.pgm import Domain, Measurement
+
+
+@dataclass(frozen=True)
+class Compression:
+    """Per attribute: ``keep[a]`` is the boolean mask of values kept as their own cell."""
+
+    domain: Domain
+    keep: dict[str, np.ndarray]
+
+    @classmethod
+    def from_oneway(cls, domain: Domain, oneway: list[Measurement], threshold: float = 3.0) -> "Compression":
+        keep = {}
+        for m in oneway:
+            (attr,) = m.clique
+            keep[attr] = np.asarray(m.values) >= threshold * np.max(m.sigma)
+        return cls(domain, keep)
+
+    def _merged(self, attr: str) -> bool:
+        return not self.keep[attr].all()
+
+    @property
+    def compressed_domain(self) -> Domain:
+        sizes = tuple(int(self.keep[a].sum()) + int(self._merged(a)) for a in self.domain.names)
+        return Domain(self.domain.names, sizes)
+
+    def _forward(self, attr: str) -> np.ndarray:
+        """Lookup table: original value -> compressed value (merged cell is the last)."""
+        keep = self.keep[attr]
+        table = np.full(keep.size, keep.sum(), dtype=np.int64)
+        table[keep] = np.arange(keep.sum())
+        return table
+
+    def compress_codes(self, codes: np.ndarray) -> np.ndarray:
+        out = np.empty_like(codes)
+        for j, attr in enumerate(self.domain.names):
+            out[:, j] = self._forward(attr)[codes[:, j]]
+        return out
+
+    def compress_oneway(self, m: Measurement) -> Measurement:
+        """Re-express a 1-way measurement on the compressed domain.
+
+        The merged cell's value is the sum of the merged noisy cells, whose noise
+        has standard deviation sigma * sqrt(k) for k merged values.
+        """
+        (attr,) = m.clique
+        keep = self.keep[attr]
+        if not self._merged(attr):
+            return m
+        values = np.append(m.values[keep], m.values[~keep].sum())
+        return Measurement(m.clique, values, m.sigma)
+
+    def expand_codes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Map compressed codes back to original values; merged cells uniformly."""
+        out = np.empty_like(codes)
+        for j, attr in enumerate(self.domain.names):
+            keep = self.keep[attr]
+            kept_values = np.flatnonzero(keep)
+            col = codes[:, j]
+            if not self._merged(attr):
+                out[:, j] = kept_values[col]
+                continue
+            merged_values = np.flatnonzero(~keep)
+            is_merged = col == kept_values.size
+            res = np.empty(col.size, dtype=np.int64)
+            res[~is_merged] = kept_values[col[~is_merged]]
+            res[is_merged] = rng.choice(merged_values, size=int(is_merged.sum()))
+            out[:, j] = res
+        return out

@@ -1,0 +1,168 @@
+"""Synthesizers end to end through the ledger (Python API)."""
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpsynth.accounting import NEIGHBOURING, Ledger, rho_from_epsilon
+from dpsynth.domain import Schema
+from dpsynth.errors import BudgetExceeded, InputError
+from dpsynth.synthesizers import AIM, MST, Independent
+
+SCHEMA = {
+    "version": 1,
+    "columns": {
+        "a": {"kind": "categorical", "categories": ["x", "y", "z"]},
+        "b": {"kind": "categorical", "categories": ["x", "y", "z"]},
+        "c": {"kind": "categorical", "categories": [0, 1]},
+        "d": {"kind": "categorical", "categories": ["p", "q"]},
+    },
+}
+
+
+def dependent_table(n: int, seed: int = 0) -> pd.DataFrame:
+    """b copies a 80% of the time, d copies c 90% of the time; a and c independent."""
+    rng = np.random.default_rng(seed)
+    a = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    b = np.where(rng.random(n) < 0.8, a, rng.choice(3, n))
+    c = rng.choice(2, n, p=[0.6, 0.4])
+    d = np.where(rng.random(n) < 0.9, c, 1 - c)
+    labels = np.array(["x", "y", "z"])
+    return pd.DataFrame({"a": labels[a], "b": labels[b], "c": c, "d": np.array(["p", "q"])[d]})
+
+
+def two_way_tvd(real: pd.DataFrame, synth: pd.DataFrame) -> float:
+    worst = 0.0
+    for u, v in itertools.combinations(real.columns, 2):
+        p = real.groupby([u, v]).size() / len(real)
+        q = synth.groupby([u, v]).size() / len(synth)
+        p, q = p.align(q, fill_value=0)
+        worst = max(worst, 0.5 * float(np.abs(p - q).sum()))
+    return worst
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return dependent_table(20_000)
+
+
+@pytest.mark.parametrize("cls", [MST, AIM])
+def test_recovers_two_way_marginals_at_large_epsilon(cls, table):
+    schema = Schema.from_json(SCHEMA)
+    model = cls(epsilon=20.0, delta=1e-9).fit(table, schema)
+    synth = model.sample(20_000, random_state=1)
+    # bootstrap error of 20k rows on 9 cells is ~0.01; DP noise at epsilon 20 is far below it
+    assert two_way_tvd(table, synth) < 0.03
+    assert abs(model.n_rows_ - len(table)) < 50
+
+
+def test_independent_loses_the_dependency(table):
+    schema = Schema.from_json(SCHEMA)
+    synth = Independent(epsilon=20.0).fit(table, schema).sample(20_000, random_state=1)
+    assert two_way_tvd(table, synth) > 0.2
+
+
+@pytest.mark.parametrize("cls", [MST, AIM, Independent])
+def test_ledger_records_exactly_the_requested_rho(cls, table):
+    ledger = Ledger(None)
+    ledger.init("t", 1.0, 1e-9)
+    schema = Schema.from_json(SCHEMA)
+    model = cls(epsilon=0.01, delta=1e-9).fit(table, schema, ledger=ledger, dataset="t")
+    summary = ledger.summary("t")
+    (release,) = summary["releases"]
+    requested = rho_from_epsilon(0.01, 1e-9)
+    charged = sum(m["rho"] for m in release["measurements"])
+    assert release["rho"] == pytest.approx(requested, abs=1e-12)
+    assert charged == pytest.approx(requested, abs=1e-12)
+    assert summary["rho_spent"] == pytest.approx(requested, abs=1e-12)
+    assert release["complete"]
+    mechanisms = {m["mechanism"] for m in release["measurements"]}
+    if cls is Independent:
+        assert mechanisms == {"discrete_gaussian"}
+    else:  # the selections are in the ledger too
+        assert "exponential" in mechanisms
+    out = model.sample(500, random_state=0)
+    assert list(out.columns) == list(table.columns)
+    assert set(out["a"]) <= {"x", "y", "z"} and set(out["c"]) <= {0, 1}
+    meta = model.release_
+    assert meta["ledger_release_id"] == release["release_id"]
+    assert meta["schema_sha256"] == schema.hash()
+    assert meta["neighbouring"] == NEIGHBOURING
+
+
+def test_mst_spends_a_third_on_each_stage(table):
+    ledger = Ledger(None)
+    ledger.init("t", 1.0, 1e-9)
+    MST(epsilon=1.0).fit(table, Schema.from_json(SCHEMA), ledger=ledger, dataset="t")
+    ms = ledger.summary("t")["releases"][0]["measurements"]
+    rho = rho_from_epsilon(1.0, 1e-9)
+    oneway = sum(m["rho"] for m in ms if m["mechanism"] == "discrete_gaussian" and "," not in m["query"])
+    select = sum(m["rho"] for m in ms if m["mechanism"] == "exponential")
+    assert select == pytest.approx(rho / 3, rel=1e-9)
+    assert len([m for m in ms if m["mechanism"] == "exponential"]) == 3
+    assert oneway == pytest.approx(rho / 3, rel=1e-9)
+
+
+def test_budget_exceeded_writes_nothing(table):
+    ledger = Ledger(None)
+    ledger.init("t", 0.5, 1e-9)
+    schema = Schema.from_json(SCHEMA)
+    with pytest.raises(BudgetExceeded):
+        MST(epsilon=1.0).fit(table, schema, ledger=ledger, dataset="t")
+    assert ledger.summary("t")["releases"] == []
+    assert ledger.summary("t")["rho_spent"] == 0
+
+
+def test_drafted_schema_is_refused_unless_declared_public(table):
+    schema = Schema.from_json({**SCHEMA, "drafted_from_data": True})
+    with pytest.raises(InputError, match="schema-is-public"):
+        Independent(epsilon=1.0).fit(table, schema)
+    Independent(epsilon=1.0).fit(table, schema, schema_is_public=True)
+
+
+@pytest.mark.parametrize("eps,delta", [(0, 1e-9), (-1, 1e-9), (1, 0), (1, 1), (float("nan"), 1e-9)])
+def test_bad_budget(eps, delta, table):
+    with pytest.raises(InputError):
+        MST(epsilon=eps, delta=delta).fit(table, Schema.from_json(SCHEMA))
+
+
+def test_research_rng_is_reproducible_and_marked(table):
+    schema = Schema.from_json(SCHEMA)
+    with pytest.warns(UserWarning, match="INSECURE"):
+        one = MST(epsilon=1.0, insecure_random_state=7).fit(table, schema)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two = MST(epsilon=1.0, insecure_random_state=7).fit(table, schema)
+    pd.testing.assert_frame_equal(one.sample(1000), two.sample(1000))
+    assert one.release_["research_rng"] is True
+    assert one.ledger_.summary("in-memory")["releases"][0]["research_rng"]
+
+
+def test_types_round_trip():
+    rng = np.random.default_rng(3)
+    n = 3000
+    df = pd.DataFrame({
+        "i": rng.integers(0, 100, n),
+        "f": rng.normal(50, 10, n).clip(0, 100),
+        "t": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+        "s": rng.choice(["lo", "mid", "hi"], n),
+        "m": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+    })
+    schema = Schema.from_json({"version": 1, "columns": {
+        "i": {"kind": "numeric", "lower": 0, "upper": 99, "bins": 10, "integer": True},
+        "f": {"kind": "numeric", "lower": 0, "upper": 100, "bins": 20},
+        "t": {"kind": "datetime", "lower": "2020-01-01", "upper": "2020-12-31", "bin_width": "7D", "resolution": "1D"},
+        "s": {"kind": "categorical", "categories": ["lo", "mid", "hi"]},
+        "m": {"kind": "numeric", "lower": -4, "upper": 4, "bins": 8, "missing": True},
+    }})
+    out = MST(epsilon=5.0).fit(df, schema).sample(2000, random_state=0)
+    assert pd.api.types.is_integer_dtype(out["i"])
+    assert pd.api.types.is_float_dtype(out["f"])
+    assert pd.api.types.is_datetime64_any_dtype(out["t"])
+    assert set(out["s"]) <= {"lo", "mid", "hi"}
+    assert 0.1 < out["m"].isna().mean() < 0.3
+    assert out["i"].between(0, 99).all() and out["f"].between(0, 100).all()

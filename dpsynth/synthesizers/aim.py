@@ -38,6 +38,9 @@ class AIM(Synthesizer):
         all 2- and 3-way marginals.
     rounds:
         Initial number of rounds that the budget is split into (default 16 d).
+    round_iters:
+        Cap on the engine's warm-started iterations after each round; the final
+        model is estimated to convergence.
     confidence:
         Level of the per-query error bounds reported in the release metadata.
     """
@@ -45,12 +48,14 @@ class AIM(Synthesizer):
     method = "aim"
 
     def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, workload: Sequence[Sequence[str]] | None = None,
-                 rounds: int | None = None, confidence: float = 0.95, max_model_cells: int = 10**7,
+                 rounds: int | None = None, round_iters: int = 100, confidence: float = 0.95,
+                 max_model_cells: int = 10**7,
                  domain_share: float = 0.1, insecure_random_state: int | None = None):
         super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
                          insecure_random_state=insecure_random_state)
         self.workload = workload
         self.rounds = rounds
+        self.round_iters = round_iters
         self.confidence = confidence
 
     def _workload(self, names: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -78,6 +83,7 @@ class AIM(Synthesizer):
 
         self.rounds_ = 0
         last: dict = {}
+        too_large: set = set()
         while rho - used > 1e-15 * rho:
             self.rounds_ += 1
             if rho - used < 2 * (1 / (2 * sigma**2) + epsilon**2 / 8):
@@ -86,15 +92,17 @@ class AIM(Synthesizer):
                 epsilon = np.sqrt(8 * SELECT_SHARE * remaining)
             used += 1 / (2 * sigma**2) + epsilon**2 / 8
             size_limit = self.max_model_cells * used / rho
-            pool = feasible(candidates, model, size_limit)
+            pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large)
             cl = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
             before = model.project(cl).ravel()
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
             last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
-            model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells)
+            model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
+                             max_iters=self.round_iters)
             after = model.project(cl).ravel()
             if np.abs(after - before).sum() <= sigma * np.sqrt(2 / np.pi) * after.size:
                 sigma, epsilon = sigma / 2, epsilon * 2
+        model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells)
         self.error_bounds_ = error_bounds(workload, candidates, ctx.measurements, model, last, self.confidence)
         return model
 
@@ -126,15 +134,25 @@ def candidate_weights(workload: list[tuple[str, ...]]) -> dict[tuple[str, ...], 
     return {cl: float(sum(len(set(cl) & w) for w in sets)) for cl in sorted(downward_closure(workload))}
 
 
-def feasible(candidates: dict, model: GraphicalModel, size_limit: float) -> dict:
-    """Candidates already covered by the model, or that keep it under ``size_limit`` cells."""
+def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,
+             too_large: set) -> dict:
+    """Candidates already covered by the model, or that keep it under ``size_limit`` cells.
+
+    ``too_large`` collects candidates over ``final_limit`` (the limit of the last
+    round); the model only grows, so they are not checked again.
+    """
     covered = downward_closure(model.cliques)
     pool = {}
     for cl, w in candidates.items():
-        if cl in covered or junction_tree_size(model.domain, list(model.cliques) + [cl]) <= size_limit:
+        if cl in covered:
             pool[cl] = w
+        elif cl not in too_large:
+            size = junction_tree_size(model.domain, list(model.cliques) + [cl])
+            if size <= size_limit:
+                pool[cl] = w
+            elif size > final_limit:
+                too_large.add(cl)
     return pool
-
 
 def gaussian_l1_bound(n_cells: int, sigma: float, failure: float) -> float:
     """Upper bound on ||z||_1, z ~ N(0, sigma^2 I_n), holding with probability 1 - failure.

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import opendp.prelude as dp
+from dpsynth import _opendp as dp
 from scipy import optimize
 
 from dpsynth.errors import BudgetExceeded, InputError

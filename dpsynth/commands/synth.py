@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     schema = Schema.from_json(args.schema)
     data = read_table(args.data)
     ledger = _open_ledger(args.ledger)
-    synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta)
+    synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta, verbose=not args.json)
     synth.fit(data, schema, ledger=ledger, dataset=args.dataset, schema_is_public=args.schema_is_public)
     rows = synth.sample(args.rows)
     write_table(rows, out)

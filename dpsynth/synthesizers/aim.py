@@ -50,9 +50,9 @@ class AIM(Synthesizer):
     def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, workload: Sequence[Sequence[str]] | None = None,
                  rounds: int | None = None, round_iters: int = 100, confidence: float = 0.95,
                  max_model_cells: int = 10**7,
-                 domain_share: float = 0.1, insecure_random_state: int | None = None):
+                 domain_share: float = 0.1, insecure_random_state: int | None = None, verbose: bool = False):
         super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
-                         insecure_random_state=insecure_random_state)
+                         insecure_random_state=insecure_random_state, verbose=verbose)
         self.workload = workload
         self.rounds = rounds
         self.round_iters = round_iters
@@ -80,6 +80,7 @@ class AIM(Synthesizer):
         ctx.compress(Compression.from_oneway(ctx.domain, oneway))
         answers = {cl: ctx.answer(cl).astype(float) for cl in candidates}
         model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+        ctx.progress(f"AIM: measured {len(names)} one-way marginals", used / rho)
 
         self.rounds_ = 0
         last: dict = {}
@@ -99,9 +100,11 @@ class AIM(Synthesizer):
             last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
                              max_iters=self.round_iters)
+            ctx.progress(f"AIM round {self.rounds_}: measured {', '.join(cl)}", used / rho)
             after = model.project(cl).ravel()
             if np.abs(after - before).sum() <= sigma * np.sqrt(2 / np.pi) * after.size:
                 sigma, epsilon = sigma / 2, epsilon * 2
+        ctx.progress(f"AIM: final estimate from {len(ctx.measurements)} measurements", 1.0)
         model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells)
         self.error_bounds_ = error_bounds(workload, candidates, ctx.measurements, model, last, self.confidence)
         return model

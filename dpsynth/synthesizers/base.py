@@ -15,6 +15,7 @@ charges add up to exactly the reserved rho.
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -49,6 +50,13 @@ class FitContext:
     measurements: list[Measurement] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     compression: Compression | None = None
+    verbose: bool = False
+
+    def progress(self, message: str, fraction: float | None = None) -> None:
+        """One progress line on stderr when verbose (``fraction``: share of the budget spent)."""
+        if self.verbose:
+            share = "" if fraction is None else f" [{100 * fraction:5.1f}% of budget]"
+            print(f"dpsynth: {message}{share}", file=sys.stderr, flush=True)
 
     def compress(self, compression: "Compression") -> None:
         """Switch to a compressed domain (post-processing of 1-way measurements)."""
@@ -97,17 +105,20 @@ class Synthesizer(ABC):
         Research only. When set, noise is drawn from a seeded numpy generator
         instead of OpenDP's samplers: the output is NOT a secure DP release, a
         warning is printed, and the ledger and metadata are marked.
+    verbose:
+        Progress lines on stderr.
     """
 
     method: str = "base"
 
     def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, max_model_cells: int = 10**7,
-                 domain_share: float = 0.1, insecure_random_state: int | None = None):
+                 domain_share: float = 0.1, insecure_random_state: int | None = None, verbose: bool = False):
         self.epsilon = epsilon
         self.delta = delta
         self.max_model_cells = max_model_cells
         self.domain_share = domain_share
         self.insecure_random_state = insecure_random_state
+        self.verbose = verbose
 
     # -- the algorithm -----------------------------------------------------
     @abstractmethod
@@ -140,7 +151,7 @@ class Synthesizer(ABC):
             if schema.learnable:
                 schema = learn_domain(data, schema, release, rho_learn)
                 codes = schema.encode(data)
-            ctx = FitContext(codes, Domain(schema.names, schema.sizes), release)
+            ctx = FitContext(codes, Domain(schema.names, schema.sizes), release, verbose=self.verbose)
             model = self._fit(ctx, rho - rho_learn)
             release_id = release.release_id
         self.schema_ = schema

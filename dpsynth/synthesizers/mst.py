@@ -28,9 +28,11 @@ class MST(Synthesizer):
         names = ctx.domain.names
         oneway = [ctx.measure((a,), rho / 3 / len(names)) for a in names]
         ctx.compress(Compression.from_oneway(ctx.domain, oneway))
+        ctx.progress(f"MST: measured {len(names)} one-way marginals", 1 / 3)
         if len(names) > 1:
             for edge in self._select_tree(ctx, rho / 3):
                 ctx.measure(edge, rho / 3 / (len(names) - 1))
+            ctx.progress(f"MST: selected and measured {len(names) - 1} two-way marginals", 1.0)
         return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
 
     def _select_tree(self, ctx: FitContext, rho: float) -> list[tuple[str, str]]:

@@ -88,3 +88,27 @@ def _sum_out(counts: np.ndarray, shape: list[int], source: tuple[int, ...],
     kept = [a for a in source if a in attrs]
     table = np.transpose(table, [kept.index(a) for a in attrs])
     return np.ascontiguousarray(table, dtype=np.int64).reshape(-1)
+
+
+class MemoryCounter:
+    """The in-memory counting engine behind :class:`dpsynth.synthesizers.base.FitContext`.
+
+    Every counting engine offers the same two methods: ``counts(list_of_attrs)``
+    (exact marginals over column indices, as :func:`count_marginals` returns
+    them) and ``mapped(tables, sizes)`` (the same engine over a coarser domain:
+    column ``j``'s code ``c`` becomes ``tables[j][c]``). The counts are private:
+    only a mechanism may release them.
+    """
+
+    def __init__(self, codes: np.ndarray, sizes: Sequence[int]):
+        self.codes = np.asarray(codes)
+        self.sizes = tuple(int(s) for s in sizes)
+
+    def counts(self, list_of_attrs: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        return count_marginals(self.codes, self.sizes, list_of_attrs)
+
+    def mapped(self, tables: Sequence[np.ndarray], sizes: Sequence[int]) -> "MemoryCounter":
+        codes = np.empty(self.codes.shape, dtype=np.min_scalar_type(max(int(s) for s in sizes) - 1))
+        for j, table in enumerate(tables):
+            codes[:, j] = np.asarray(table)[self.codes[:, j]]
+        return MemoryCounter(codes, sizes)

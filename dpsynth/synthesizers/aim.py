@@ -78,7 +78,7 @@ class AIM(Synthesizer):
         oneway = [ctx.measure((a,), oneway_rho) for a in names]
         used = oneway_rho * len(names)
         ctx.compress(Compression.from_oneway(ctx.domain, oneway))
-        answers = {cl: ctx.answer(cl).astype(float) for cl in candidates}
+        answers = {cl: x.astype(float) for cl, x in zip(candidates, ctx.answers(list(candidates)))}
         model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
         ctx.progress(f"AIM: measured {len(names)} one-way marginals", used / rho)
 

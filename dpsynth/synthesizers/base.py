@@ -19,14 +19,14 @@ import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from dpsynth import __version__, mechanisms
 from dpsynth.accounting import NEIGHBOURING, Ledger
-from dpsynth.data import count_marginal
+from dpsynth.data import MemoryCounter
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import Domain, GraphicalModel, Measurement
@@ -40,17 +40,19 @@ IN_MEMORY_DATASET = "in-memory"
 class FitContext:
     """What a synthesizer's algorithm sees while fitting.
 
-    ``codes`` are the encoded private rows (never leave this object except through
-    ``measure``/``select``); ``release`` is the open ledger reservation.
+    ``counter`` counts exact marginals of the private rows (a counting engine of
+    :mod:`dpsynth.data`); its answers never leave this object except through
+    ``measure``/``select``. ``release`` is the open ledger reservation.
     """
 
-    codes: np.ndarray
+    counter: Any
     domain: Domain
     release: Any
     measurements: list[Measurement] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     compression: Compression | None = None
     verbose: bool = False
+    _cache: dict = field(default_factory=dict, repr=False)
 
     def progress(self, message: str, fraction: float | None = None) -> None:
         """One progress line on stderr when verbose (``fraction``: share of the budget spent)."""
@@ -60,16 +62,24 @@ class FitContext:
 
     def compress(self, compression: "Compression") -> None:
         """Switch to a compressed domain (post-processing of 1-way measurements)."""
-        self.codes = compression.compress_codes(self.codes)
+        self.counter = self.counter.mapped(compression.tables(), compression.compressed_domain.sizes)
         self.domain = compression.compressed_domain
         self.measurements = [compression.compress_oneway(m) if len(m.clique) == 1 else m
                              for m in self.measurements]
         self.compression = compression
+        self._cache.clear()
+
+    def answers(self, cliques: Sequence[tuple[str, ...]]) -> list[np.ndarray]:
+        """Exact count vectors of marginals, counted together (private: only feed them to a mechanism)."""
+        todo = [cl for cl in dict.fromkeys(cliques) if cl not in self._cache]
+        if todo:
+            counted = self.counter.counts([[self.domain.index(a) for a in cl] for cl in todo])
+            self._cache.update(zip(todo, counted))
+        return [self._cache[cl] for cl in cliques]
 
     def answer(self, clique: tuple[str, ...]) -> np.ndarray:
-        """The exact count vector of a marginal (private: only feed it to a mechanism)."""
-        idx = [self.domain.names.index(a) for a in clique]
-        return count_marginal(self.codes, self.domain.sizes, idx)
+        """The exact count vector of one marginal (private: only feed it to a mechanism)."""
+        return self.answers([clique])[0]
 
     def measure(self, clique: tuple[str, ...], rho: float) -> Measurement:
         """Measure one marginal with the Gaussian mechanism at zCDP cost ``rho``."""
@@ -151,7 +161,8 @@ class Synthesizer(ABC):
             if schema.learnable:
                 schema = learn_domain(data, schema, release, rho_learn)
                 codes = schema.encode(data)
-            ctx = FitContext(codes, Domain(schema.names, schema.sizes), release, verbose=self.verbose)
+            ctx = FitContext(MemoryCounter(codes, schema.sizes), Domain(schema.names, schema.sizes), release,
+                             verbose=self.verbose)
             model = self._fit(ctx, rho - rho_learn)
             release_id = release.release_id
         self.schema_ = schema

@@ -44,11 +44,9 @@ class Compression:
         table[keep] = np.arange(keep.sum())
         return table
 
-    def compress_codes(self, codes: np.ndarray) -> np.ndarray:
-        out = np.empty_like(codes)
-        for j, attr in enumerate(self.domain.names):
-            out[:, j] = self._forward(attr)[codes[:, j]]
-        return out
+    def tables(self) -> list[np.ndarray]:
+        """Per attribute, the lookup table original code -> compressed code."""
+        return [self._forward(a) for a in self.domain.names]
 
     def compress_oneway(self, m: Measurement) -> Measurement:
         """Re-express a 1-way measurement on the compressed domain.

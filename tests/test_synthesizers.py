@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from dpsynth.accounting import NEIGHBOURING, Ledger, rho_from_epsilon
+from dpsynth.data import count_marginal
 from dpsynth.domain import Schema
 from dpsynth.errors import BudgetExceeded, InputError
 from dpsynth.synthesizers import AIM, MST, Independent
@@ -166,3 +167,37 @@ def test_types_round_trip():
     assert set(out["s"]) <= {"lo", "mid", "hi"}
     assert 0.1 < out["m"].isna().mean() < 0.3
     assert out["i"].between(0, 99).all() and out["f"].between(0, 100).all()
+
+
+def test_learned_domain_is_charged_inside_the_release(table):
+    """A schema with "learn" columns spends its share of the same release (rho and delta)."""
+    spec = {"version": 1, "columns": {
+        **SCHEMA["columns"],
+        "a": {"kind": "categorical", "categories": "learn", "other": "other"},
+    }}
+    ledger = Ledger(None)
+    ledger.init("t", 2.0, 1e-9)
+    model = MST(epsilon=1.0, delta=1e-9).fit(table, Schema.from_json(spec), ledger=ledger, dataset="t")
+    (release,) = ledger.summary("t")["releases"]
+    charged = sum(m["rho"] for m in release["measurements"])
+    assert charged == pytest.approx(release["rho"], abs=1e-12)
+    assert release["delta"] > 0  # category discovery is approximate zCDP
+    assert set(model.schema_["a"].categories) <= {"x", "y", "z"}
+    assert set(model.sample(300, random_state=0)["a"]) <= {"x", "y", "z", "other"}
+
+
+def test_aim_error_bounds_cover_the_true_errors(table):
+    """AIM's per-query bounds (95%) hold for the actual L1 errors of the fitted model."""
+    schema = Schema.from_json(SCHEMA)
+    model = AIM(epsilon=0.5, delta=1e-9).fit(table, schema)
+    bounds = model.release_["workload_error_bounds"]
+    assert len(bounds) == 6 + 4  # all 2-way and 3-way marginals of 4 columns
+    codes = schema.encode(table)
+    covered = 0
+    for b in bounds:
+        assert b["l1_bound"] is not None and b["kind"] in ("supported", "unsupported")
+        idx = [schema.names.index(a) for a in b["marginal"]]
+        true = count_marginal(codes, schema.sizes, idx)
+        fitted = model.model_.project(tuple(b["marginal"])).ravel()
+        covered += np.abs(true - fitted).sum() <= b["l1_bound"]
+    assert covered == len(bounds)

@@ -178,7 +178,8 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
     epsilon ln(2 |pool| / lambda), with e = L1 error of the previous model, b =
     sqrt(2/pi) sigma n; e_t is bounded through the noisy measurement y_t (failure
     lambda/2); add the change from the previous model to the final one.
-    Queries outside the last pool get no bound (``None``).
+    Queries outside the last pool get no bound (``None``). Bounds are on the
+    model's cells (after domain compression, rare values share one cell).
     """
     lam = 1 - confidence
     out = []

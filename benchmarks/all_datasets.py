@@ -7,7 +7,7 @@ Each table is read with its quirks (../shared/data/README.md), written to Parque
 and driven through the real command line in a fresh process: a schema drafted
 from the data (declared public for this benchmark only) and an MST release at
 (epsilon, 1e-9). Wall time and peak RSS come from /usr/bin/time -v (or
-resource.getrusage of the child when it is absent); fidelity is
+NaN when it is absent); fidelity is
 dpsynth.evaluate.fidelity on the real table (not private; for this table only).
 """
 from __future__ import annotations
@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,13 +53,14 @@ READ = {  # name -> (read_csv options, columns to drop)
 
 def run_cli(argv: list[str]) -> tuple[float, float, str]:
     """Run `dpsynth ARGV` in a fresh process: (wall seconds, peak RSS MB, stdout)."""
-    cmd = [sys.executable, "-m", "dpsynth.cli", *argv]
+    timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run([*timer, sys.executable, "-m", "dpsynth.cli", *argv], capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"dpsynth {' '.join(argv[:2])} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss_kb = [line.split(":")[1] for line in proc.stderr.splitlines() if "Maximum resident set size" in line]
+    rss_mb = float(rss_kb[0]) / 1024 if rss_kb else float("nan")
     return wall, rss_mb, proc.stdout
 
 

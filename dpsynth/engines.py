@@ -1,0 +1,624 @@
+"""Counting engines: exact marginal counts of the private rows from memory, files or Spark.
+
+Everything a synthesizer learns about the data goes through one small
+interface (see :class:`dpsynth.data.MemoryCounter`):
+
+* ``counts(list_of_attrs) -> list[np.ndarray]``: exact marginals over column
+  indices, flat int64 in C order, in the order asked (``()`` gives ``[n]``);
+  every marginal of one call is counted in one pass over the rows;
+* ``mapped(tables, sizes)``: the same engine over a coarser domain (column
+  ``j``'s code ``c`` becomes ``tables[j][c]``), used after domain compression;
+* ``sizes``: cells per column, equal to the schema's.
+
+Engines:
+
+* ``memory`` -- :class:`dpsynth.data.MemoryCounter` on the whole encoded table.
+* ``file`` -- :class:`FileCounter`: a Parquet file, a directory of Parquet
+  files or a CSV, read in batches with pyarrow and encoded per batch with
+  :meth:`dpsynth.domain.Schema.encode`, so peak memory is bounded by the batch
+  size and the counts, not by the file. The first pass caches the codes (one
+  byte per cell for most schemas) in a private temporary file, and later passes
+  read that instead of re-parsing the source.
+* ``spark`` -- :class:`SparkCounter`: the encoding is pushed down as Spark
+  expressions (a literal map per categorical column, ``Bucketizer`` for bins),
+  the encoded columns are persisted, and each partition counts every requested
+  marginal with ``np.bincount`` (``mapInArrow``); the driver sums the partial
+  count vectors (a grouped aggregation with a map-side combine).
+
+The counts are private: only a mechanism may release them. The engines return
+identical counts for the same data (tests/test_engines.py).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import sys
+import tempfile
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dpsynth.data import MemoryCounter
+from dpsynth.domain import Categorical, Column, Datetime, Numeric, Schema
+from dpsynth.errors import InputError
+
+__all__ = ["ENGINES", "AUTO_FILE_BYTES", "DEFAULT_BATCH_ROWS", "MemoryCounter", "FileCounter", "SparkCounter",
+           "open_counter", "choose_engine", "check_counter", "spark_session"]
+
+ENGINES = ("auto", "memory", "file", "spark")
+#: ``engine="auto"`` uses the file engine for sources larger than this (bytes on disk).
+AUTO_FILE_BYTES = 256 * 2**20
+#: Rows encoded (and counted) per batch by the file engine.
+DEFAULT_BATCH_ROWS = 1_000_000
+#: pandas.read_csv's default missing-value strings: CSV sources read the same in every engine.
+CSV_NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                 "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+CSV_TRUE_VALUES = ("True", "TRUE", "true")
+CSV_FALSE_VALUES = ("False", "FALSE", "false")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _source_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; pass the path of a CSV or Parquet file (or a directory of Parquet files)")
+    return p
+
+
+def _is_parquet(p: Path) -> bool:
+    return p.is_dir() or p.suffix.lower() in _PARQUET_SUFFIXES
+
+
+def _source_bytes(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size
+
+
+def value_type(column: Column) -> str:
+    """How a text (CSV) value of ``column`` is read: ``"string"``, ``"double"`` or ``"boolean"``.
+
+    Numeric columns read as numbers, datetimes as text (parsed by the column),
+    categoricals as the type of their labels (numbers, booleans, else text) --
+    what ``pandas.read_csv`` gives the in-memory engine for clean data.
+    """
+    if isinstance(column, Numeric):
+        return "double"
+    if isinstance(column, Categorical):
+        labels = list(column.categories) + ([column.other] if column.other is not None else [])
+        if labels and all(isinstance(x, bool) for x in labels):
+            return "boolean"
+        if labels and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in labels):
+            return "double"
+    return "string"
+
+
+def check_counter(counter: Any, schema: Schema) -> None:
+    """Check that ``counter`` is a counting engine over ``schema`` and read it once.
+
+    The schema must be complete (columns to be learned with DP need the
+    DataFrame). Counting the rows reads and encodes every record, so bad data
+    fails here, before a synthesizer reserves any budget. InputError otherwise.
+    """
+    if schema.learnable:
+        raise InputError(f"the schema leaves column(s) {', '.join(map(repr, schema.learnable))} to be learned "
+                         f"with DP, which needs the data as a DataFrame: pass a DataFrame (CLI: --engine memory) "
+                         f"or write the domain out in the schema")
+    if not (callable(getattr(counter, "counts", None)) and callable(getattr(counter, "mapped", None))):
+        raise InputError(f"fit needs a pandas DataFrame or a counting engine (dpsynth.engines), "
+                         f"got {type(counter).__name__}")
+    sizes = tuple(int(s) for s in getattr(counter, "sizes", schema.sizes))
+    if sizes != schema.sizes:
+        raise InputError(f"the counting engine was built for a domain of sizes {sizes}, but the schema's sizes "
+                         f"are {schema.sizes}; build the engine with the same schema")
+    (total,) = counter.counts([()])
+    if int(total[0]) == 0:
+        raise InputError("the table is empty; dpsynth needs at least one row")
+
+
+def _block_counts(block: np.ndarray, sizes: Sequence[int], wanted: Sequence[Sequence[int]],
+                  tables: Sequence[np.ndarray] | None, mapped_sizes: Sequence[int]) -> list[np.ndarray]:
+    """Counts of one block of codes: the in-memory engine, mapped first when ``tables`` are given."""
+    counter = MemoryCounter(block, sizes)
+    if tables is not None:
+        counter = counter.mapped(tables, mapped_sizes)
+    return counter.counts(wanted)
+
+
+def _compose(old: Sequence[np.ndarray] | None, new: Sequence[np.ndarray]) -> list[np.ndarray]:
+    new = [np.asarray(t) for t in new]
+    return new if old is None else [t[o] for t, o in zip(new, old)]
+
+
+class _BlockCounter:
+    """Shared part of the file and Spark engines: sum per-block counts, apply lookup tables."""
+
+    sizes: tuple[int, ...]
+    _source_sizes: tuple[int, ...]
+    _tables: list[np.ndarray] | None
+
+    def _sum(self, parts: Iterable[list[np.ndarray]], wanted: list[tuple[int, ...]]) -> list[np.ndarray]:
+        totals = [np.zeros(math.prod(self.sizes[a] for a in attrs), dtype=np.int64) for attrs in wanted]
+        for part in parts:
+            for total, part_counts in zip(totals, part):
+                total += part_counts
+        return totals
+
+    def _wanted(self, list_of_attrs: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+        wanted = [tuple(int(a) for a in attrs) for attrs in list_of_attrs]
+        MemoryCounter(np.zeros((0, len(self.sizes)), dtype=np.uint8), self.sizes).counts(wanted)  # validates
+        return wanted
+
+    def _with_tables(self, tables: Sequence[np.ndarray], sizes: Sequence[int]):
+        sizes = tuple(int(s) for s in sizes)
+        if len(tables) != len(self.sizes) or len(sizes) != len(self.sizes):
+            raise InputError(f"mapped needs one lookup table and one size per column ({len(self.sizes)})")
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out._tables = _compose(self._tables, tables)
+        out.sizes = sizes
+        return out
+
+    def mapped(self, tables: Sequence[np.ndarray], sizes: Sequence[int]):
+        """The same engine over a coarser domain (shares the source and its cache)."""
+        return self._with_tables(tables, sizes)
+
+
+# ----------------------------------------------------------------------------- file engine
+
+class FileCounter(_BlockCounter):
+    """Counts marginals of a Parquet file / directory or a CSV, batch by batch.
+
+    Parameters
+    ----------
+    path:
+        A CSV (optionally compressed, e.g. ``.csv.gz``), a ``.parquet``/``.pq``
+        file, or a directory of Parquet files.
+    schema:
+        The complete public schema; each batch goes through ``schema.encode``.
+    batch_rows:
+        Rows per batch. Peak memory is about ``batch_rows`` times the decoded
+        row size (string columns are read dictionary-encoded), plus the counts.
+    cache:
+        Keep the encoded codes in a temporary file (mode 0600, in ``cache_dir``
+        or the system temporary directory; ``d`` bytes per row for schemas with
+        at most 256 cells per column) so later passes skip parsing. It holds
+        private data: it is deleted by :meth:`close`, on garbage collection and
+        at interpreter exit.
+    """
+
+    def __init__(self, path: str | os.PathLike, schema: Schema, *, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 cache: bool = True, cache_dir: str | os.PathLike | None = None):
+        if int(batch_rows) < 1:
+            raise InputError(f"batch_rows must be >= 1, got {batch_rows}")
+        self.path = _source_path(path)
+        self.schema = schema
+        self.sizes = schema.sizes  # InputError while columns are to be learned
+        self._source_sizes = self.sizes
+        self._tables = None
+        self._source = _EncodedSource(self.path, schema, int(batch_rows), bool(cache), cache_dir)
+
+    @property
+    def n_rows(self) -> int | None:
+        """Rows read so far in a complete pass (None before the first pass)."""
+        return self._source.n_rows
+
+    def counts(self, list_of_attrs: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Exact counts of every marginal asked, in one pass over the rows."""
+        wanted = self._wanted(list_of_attrs)
+        parts = (_block_counts(block, self._source_sizes, wanted, self._tables, self.sizes)
+                 for block in self._source.blocks())
+        return self._sum(parts, wanted)
+
+    def close(self) -> None:
+        """Delete the cached codes (the counter can still count, re-reading the source)."""
+        self._source.close()
+
+    def __enter__(self) -> "FileCounter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _EncodedSource:
+    """The rows of one file as blocks of codes; cached after the first complete pass."""
+
+    def __init__(self, path: Path, schema: Schema, batch_rows: int, cache: bool,
+                 cache_dir: str | os.PathLike | None):
+        self.path, self.schema, self.batch_rows = path, schema, batch_rows
+        self.dtype = schema.code_dtype
+        self.cache, self.cache_dir = cache, cache_dir
+        self.n_rows: int | None = None
+        self._cache_file: Path | None = None
+        self._block_rows: list[int] = []
+        self._finalizer: weakref.finalize | None = None
+
+    # -- reading the source ------------------------------------------------------------
+    def _batches(self) -> Iterator[pd.DataFrame]:
+        """The source as DataFrames of about ``batch_rows`` rows (text columns as pandas categoricals)."""
+        try:
+            import pyarrow as pa
+        except ImportError as exc:
+            raise InputError(f"the file engine needs pyarrow: pip install 'dpsynth[files]' ({exc})")
+        reader = self._parquet_batches() if _is_parquet(self.path) else self._csv_batches()
+        pending: list = []
+        rows = 0
+        try:
+            for batch in reader:
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= self.batch_rows:
+                    yield pa.Table.from_batches(pending).to_pandas()
+                    pending, rows = [], 0
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{self.path}: cannot read table: {first}") from None
+        if pending and rows:
+            yield pa.Table.from_batches(pending).to_pandas()
+
+    def _parquet_batches(self) -> Iterator:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        try:
+            dataset = ds.dataset(self.path, format="parquet")
+            text = [f.name for f in dataset.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text))
+            dataset = ds.dataset(self.path, format=fmt)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{self.path}: cannot read Parquet: {str(exc).strip().splitlines()[0]}") from None
+        # One batch and one file read ahead: memory stays at about two batches.
+        yield from dataset.to_batches(batch_size=self.batch_rows, batch_readahead=1, fragment_readahead=1)
+
+    def _csv_batches(self) -> Iterator:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        types = {"string": pa.dictionary(pa.int32(), pa.string()), "double": pa.float64(), "boolean": pa.bool_()}
+        convert = pacsv.ConvertOptions(
+            column_types={c.name: types[value_type(c)] for c in self.schema.columns},
+            null_values=list(CSV_NA_VALUES), strings_can_be_null=True,
+            true_values=list(CSV_TRUE_VALUES), false_values=list(CSV_FALSE_VALUES))
+        block = int(min(max(self.batch_rows * 64, 1 << 20), 1 << 30))  # bytes of text per parsed block
+        try:
+            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=block),
+                                    convert_options=convert)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{self.path}: cannot read CSV: {str(exc).strip().splitlines()[0]}") from None
+        yield from reader
+
+    def _encode_pass(self) -> Iterator[np.ndarray]:
+        """Parse and encode the source; blocks are (rows, d), column-major."""
+        for frame in self._batches():
+            yield np.asfortranarray(self.schema.encode(frame))
+
+    # -- the cache ---------------------------------------------------------------------
+    def blocks(self) -> Iterator[np.ndarray]:
+        if self._cache_file is not None:
+            yield from self._read_cache()
+            return
+        writer, path, sizes = None, None, []
+        if self.cache:
+            fd, name = tempfile.mkstemp(prefix="dpsynth-codes-", suffix=".bin", dir=self.cache_dir)
+            path, writer = Path(name), os.fdopen(fd, "wb")
+            finalizer = weakref.finalize(self, _unlink, path)
+        try:
+            n = 0
+            for block in self._encode_pass():
+                if writer is not None:
+                    writer.write(block.T.tobytes(order="C"))  # column-major block: (d, rows)
+                sizes.append(block.shape[0])
+                n += block.shape[0]
+                yield block
+        except BaseException:
+            if writer is not None:
+                writer.close()
+                finalizer()
+            raise
+        if n == 0:
+            if writer is not None:
+                writer.close()
+                finalizer()
+            raise InputError(f"{self.path}: the table is empty; dpsynth needs at least one row")
+        self.n_rows = n
+        if writer is not None:
+            writer.close()
+            self._cache_file, self._block_rows, self._finalizer = path, sizes, finalizer
+
+    def _read_cache(self) -> Iterator[np.ndarray]:
+        d = len(self.schema.names)
+        buffer = np.empty(max(self._block_rows) * d, dtype=self.dtype)
+        with open(self._cache_file, "rb", buffering=0) as fh:
+            for rows in self._block_rows:
+                view = buffer[: rows * d]
+                if fh.readinto(memoryview(view).cast("B")) != view.nbytes:
+                    raise InputError(f"{self._cache_file}: the cached codes were truncated; re-run")
+                yield view.reshape(d, rows).T
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+        self._cache_file, self._block_rows, self._finalizer = None, [], None
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+# ----------------------------------------------------------------------------- Spark engine
+
+_ERROR_TAG = "dpsynth-input-error: "
+
+
+def spark_session(master: str | None = None, config: dict[str, str] | None = None):
+    """A SparkSession for counting: ``master`` (default ``$SPARK_MASTER`` or ``local[*]``).
+
+    Sets the session time zone to UTC (datetime bins are wall times) and a large
+    Arrow batch. In local mode Python workers run this interpreter.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise InputError(f"the spark engine needs PySpark and Java 17: pip install 'dpsynth[spark]' ({exc})")
+    master = master or os.environ.get("SPARK_MASTER") or "local[*]"
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName("dpsynth")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(DEFAULT_BATCH_ROWS // 4))
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # no Java, cannot reach the master, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot start Spark at {master!r}: {first} (the spark engine needs Java 17)") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkCounter(_BlockCounter):
+    """Counts marginals with Apache Spark.
+
+    ``source``: a path Spark can read (CSV with a header row, a Parquet file or
+    directory; local, ``hdfs://``, ``s3a://``...) or a Spark DataFrame. The
+    schema's encoding runs as Spark expressions; the encoded columns are
+    persisted (memory and disk) so later passes skip it. Executors need numpy,
+    pyarrow and dpsynth installed (docs/scale.md). ``spark``: an existing
+    session (the counter then never stops it); otherwise one is started with
+    :func:`spark_session` (``master``) and :meth:`close` stops it.
+    """
+
+    def __init__(self, source: Any, schema: Schema, *, spark: Any = None, master: str | None = None):
+        self.schema = schema
+        self.sizes = schema.sizes
+        self._source_sizes = self.sizes
+        self._tables = None
+        self._own_session = spark is None
+        if isinstance(source, (str, os.PathLike)):
+            path = str(source)
+            if "://" not in path:
+                _source_path(path)
+            self.spark = spark or spark_session(master)
+            reader = self.spark.read
+            csv = not ("://" not in path and _is_parquet(Path(path))) and not path.lower().endswith(_PARQUET_SUFFIXES)
+            frame = reader.csv(path, header=True, inferSchema=False) if csv else reader.parquet(path)
+        else:
+            if spark is None:
+                spark = source.sparkSession
+            self.spark, frame, csv = spark, source, False
+            self._own_session = False
+        if schema_has_datetime(schema) and self.spark.conf.get("spark.sql.session.timeZone") != "UTC":
+            raise InputError("the spark engine bins datetimes in UTC: set spark.sql.session.timeZone=UTC")
+        schema.encode(pd.DataFrame(columns=list(frame.columns)))  # the same column checks as in memory
+        self._encoded = _encode_spark(frame, schema, text_source=csv).persist()
+        self.n_rows: int | None = None
+
+    def counts(self, list_of_attrs: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Exact counts of every marginal asked, in one Spark job."""
+        wanted = self._wanted(list_of_attrs)
+        count = functools.partial(_partition_counts, sizes=self._source_sizes, wanted=wanted,
+                                  tables=self._tables, mapped_sizes=self.sizes)
+        try:
+            with warnings.catch_warnings():  # PySpark's notice about pandas versions; no pandas is used here
+                warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+                rows = self._encoded.mapInArrow(count, "counts binary").collect()
+        except Exception as exc:
+            raise _spark_input_error(exc) from None
+        bounds = np.cumsum([0] + [math.prod(self.sizes[a] for a in attrs) for attrs in wanted])
+        parts = (np.split(np.frombuffer(r["counts"], dtype=np.int64), bounds[1:-1]) for r in rows)
+        return self._sum(parts, wanted)
+
+    def close(self) -> None:
+        """Release the persisted codes; stop the session if this counter started it."""
+        self._encoded.unpersist()
+        if self._own_session:
+            self.spark.stop()
+
+    def __enter__(self) -> "SparkCounter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def schema_has_datetime(schema: Schema) -> bool:
+    return any(isinstance(c, Datetime) for c in schema.columns)
+
+
+def _partition_counts(batches: Iterator, *, sizes: Sequence[int], wanted: list[tuple[int, ...]],
+                      tables: list[np.ndarray] | None, mapped_sizes: Sequence[int]) -> Iterator:
+    """On an executor: every wanted marginal of one partition's codes, as one int64 byte string."""
+    import pyarrow as pa
+
+    totals = None
+    dtype = np.min_scalar_type(max(sizes) - 1)
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        block = np.empty((batch.num_rows, len(sizes)), dtype=dtype, order="F")
+        for j in range(len(sizes)):
+            block[:, j] = batch.column(j).to_numpy()
+        part = _block_counts(block, sizes, wanted, tables, mapped_sizes)
+        totals = part if totals is None else [t + p for t, p in zip(totals, part)]
+    if totals is not None:
+        flat = np.concatenate(totals) if totals else np.zeros(0, dtype=np.int64)
+        yield pa.RecordBatch.from_arrays([pa.array([flat.tobytes()], type=pa.binary())], names=["counts"])
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _spark_error(F: Any, message: str, value: Any = None) -> Any:
+    """A Spark expression that fails the job with ``message`` (+ the offending value)."""
+    text = F.lit(_ERROR_TAG + message)
+    if value is not None:
+        text = F.concat(text, F.lit(" (e.g. "), value.cast("string"), F.lit(")"))
+    return F.raise_error(text)
+
+
+def _spark_input_error(exc: Exception) -> Exception:
+    """An InputError for a job failed by one of our checks; other failures unchanged."""
+    text = str(exc)
+    at = text.find(_ERROR_TAG)
+    if at < 0:
+        return exc
+    message = re.split(r"\n| SQLSTATE", text[at + len(_ERROR_TAG):])[0].strip()
+    return InputError(message)
+
+
+def _encode_spark(frame: Any, schema: Schema, *, text_source: bool) -> Any:
+    """The schema's encoding as Spark expressions: a DataFrame of code columns ``c0..c{d-1}``.
+
+    Same cells as :meth:`Schema.encode`: categoricals through a literal map
+    (unknown values to ``other`` or an error), numbers and datetimes clipped and
+    bucketed at the bin edges (``Bucketizer``), missing values (null, NaN, and
+    pandas' missing-value strings for text sources) to the missing cell.
+    Datetimes are binned at microsecond precision, wall times in UTC.
+    """
+    from pyspark.ml.feature import Bucketizer
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    staged = []
+    for j, column in enumerate(schema.columns):
+        v = F.col(_quote(column.name))
+        if text_source:
+            v = F.when(v.isin(list(CSV_NA_VALUES)), F.lit(None)).otherwise(v)
+        staged.append(v.alias(f"v{j}"))
+    frame = frame.select(*staged)
+
+    values, bucket_in, bucket_splits = [], [], []
+    for j, column in enumerate(schema.columns):
+        v = F.col(f"v{j}")
+        source_type = types[column.name]
+        if isinstance(column, Categorical):
+            kind = value_type(column)
+            values.append(F.expr(f"try_cast(v{j} AS {kind.upper()})").alias(f"k{j}"))
+        elif isinstance(column, Numeric):
+            values.append(F.expr(f"try_cast(v{j} AS DOUBLE)").alias(f"x{j}"))
+            if column.n_values > 1:
+                bucket_in.append(j)
+                bucket_splits.append([-math.inf, *column._edges[1:-1].tolist(), math.inf])
+        else:  # Datetime: microseconds of wall time from the first edge
+            base = int(column._edges[0]) // 1000
+            if isinstance(source_type, T.StringType):
+                ts = F.try_to_timestamp(v)
+                if column.timezone is not None:
+                    aware = v.rlike(r"(Z|[+-]\d{2}(:?\d{2})?)$")
+                    ts = F.when(aware, F.from_utc_timestamp(ts, column.timezone)).otherwise(ts)
+            elif isinstance(source_type, T.TimestampType):  # an instant: wall time in the column's zone
+                ts = F.from_utc_timestamp(v, column.timezone or "UTC")
+            else:  # TIMESTAMP_NTZ, DATE: wall time already
+                ts = v.cast("timestamp")
+            values.append((F.unix_micros(ts) - F.lit(base)).cast("double").alias(f"x{j}"))
+            if column.n_values > 1:
+                splits = [-(-int(e) // 1000) - base for e in column._edges[1:-1]]
+                if any(b <= a for a, b in zip(splits, splits[1:])):
+                    raise InputError(f"column {column.name!r}: bins narrower than a microsecond cannot be "
+                                     f"counted by the spark engine; use the file engine")
+                bucket_in.append(j)
+                bucket_splits.append([-math.inf, *map(float, splits), math.inf])
+    frame = frame.select(*[F.col(f"v{j}") for j in range(len(schema.columns))], *values)
+    if bucket_in:
+        for j in bucket_in:
+            frame = frame.withColumn(f"b{j}", F.coalesce(F.col(f"x{j}"), F.lit(0.0)))
+        frame = Bucketizer(splitsArray=bucket_splits, inputCols=[f"b{j}" for j in bucket_in],
+                           outputCols=[f"y{j}" for j in bucket_in], handleInvalid="keep").transform(frame)
+
+    code_type = "tinyint" if max(schema.sizes) <= 128 else "smallint" if max(schema.sizes) <= 2**15 else "int"
+    codes = []
+    for j, column in enumerate(schema.columns):
+        v, name = F.col(f"v{j}"), column.name
+        missing_cell = F.lit(column.n_values) if column.missing else _spark_error(
+            F, f"column {name!r}: missing value(s) but the schema says \"missing\": false; set \"missing\": "
+               f"true for this column (missing becomes its own cell) or fill them in")
+        if isinstance(column, Categorical):
+            k = F.col(f"k{j}")
+            kind = value_type(column)
+            pairs = [x for i, c in enumerate(column.categories) if kind != "string" or isinstance(c, str)
+                     for x in (F.lit(float(c) if kind == "double" else c), F.lit(i))]
+            is_missing = v.isNull() | (F.isnan(k) if kind == "double" else F.lit(False))
+            found = F.try_element_at(F.create_map(*pairs), k) if pairs else F.lit(None).cast("int")
+            unknown = F.lit(len(column.categories)) if column.other is not None else _spark_error(
+                F, f"column {name!r}: value(s) outside the schema's {len(column.categories)} categories; add them "
+                   f"to \"categories\" or declare an \"other\" bucket", v)
+            code = F.when(is_missing, missing_cell).otherwise(F.coalesce(found, unknown))
+        else:
+            x = F.col(f"x{j}")
+            kind = "numbers" if isinstance(column, Numeric) else "ISO 8601 dates"
+            bad = _spark_error(F, f"column {name!r}: value(s) that are not {kind}; fix the data or change the "
+                                  f"column's kind", v)
+            bucket = F.col(f"y{j}").cast("int") if column.n_values > 1 else F.lit(0)
+            code = (F.when(v.isNull() | (x.isNotNull() & F.isnan(x)), missing_cell)
+                    .when(x.isNull(), bad).otherwise(bucket))
+        codes.append(code.cast(code_type).alias(f"c{j}"))
+    return frame.select(*codes)
+
+
+# ----------------------------------------------------------------------------- choosing an engine
+
+def choose_engine(path: str | os.PathLike, schema: Schema, engine: str = "auto") -> str:
+    """The engine for ``path``: ``auto`` is ``memory`` up to :data:`AUTO_FILE_BYTES` on disk (and
+    whenever the schema has columns to learn, which needs the DataFrame), ``file`` above."""
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine != "auto":
+        return engine
+    if schema.learnable or "://" in str(path):
+        return "memory"
+    return "memory" if _source_bytes(_source_path(path)) <= AUTO_FILE_BYTES else "file"
+
+
+def open_counter(source: str | os.PathLike | pd.DataFrame, schema: Schema, engine: str = "auto", *,
+                 batch_rows: int = DEFAULT_BATCH_ROWS, cache_dir: str | os.PathLike | None = None,
+                 spark: Any = None, spark_master: str | None = None) -> Any:
+    """A counting engine over ``source`` (a DataFrame, or a CSV / Parquet path) with ``schema``."""
+    if isinstance(source, pd.DataFrame):
+        if engine not in ("auto", "memory"):
+            raise InputError(f"engine {engine!r} reads a file; pass its path instead of a DataFrame")
+        return MemoryCounter(schema.encode(source), schema.sizes)
+    engine = choose_engine(source, schema, engine)
+    if engine == "memory":
+        from dpsynth.io import read_table
+
+        return MemoryCounter(schema.encode(read_table(source)), schema.sizes)
+    if engine == "file":
+        return FileCounter(source, schema, batch_rows=batch_rows, cache_dir=cache_dir)
+    return SparkCounter(source, schema, spark=spark, master=spark_master)

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ledger",
     "evaluate",
     "attack",
+    "audit",
 )
 
 

@@ -101,6 +101,13 @@ def value_type(column: Column) -> str:
     return "string"
 
 
+def _require_complete(schema: Schema) -> None:
+    if schema.learnable:
+        raise InputError(f"the schema leaves column(s) {', '.join(map(repr, schema.learnable))} to be learned "
+                         f"with DP, which needs the data as a DataFrame: pass a DataFrame (CLI: --engine memory) "
+                         f"or write the domain out in the schema")
+
+
 def check_counter(counter: Any, schema: Schema) -> None:
     """Check that ``counter`` is a counting engine over ``schema`` and read it once.
 
@@ -108,10 +115,7 @@ def check_counter(counter: Any, schema: Schema) -> None:
     DataFrame). Counting the rows reads and encodes every record, so bad data
     fails here, before a synthesizer reserves any budget. InputError otherwise.
     """
-    if schema.learnable:
-        raise InputError(f"the schema leaves column(s) {', '.join(map(repr, schema.learnable))} to be learned "
-                         f"with DP, which needs the data as a DataFrame: pass a DataFrame (CLI: --engine memory) "
-                         f"or write the domain out in the schema")
+    _require_complete(schema)
     if not (callable(getattr(counter, "counts", None)) and callable(getattr(counter, "mapped", None))):
         raise InputError(f"fit needs a pandas DataFrame or a counting engine (dpsynth.engines), "
                          f"got {type(counter).__name__}")
@@ -619,6 +623,7 @@ def open_counter(source: str | os.PathLike | pd.DataFrame, schema: Schema, engin
         from dpsynth.io import read_table
 
         return MemoryCounter(schema.encode(read_table(source)), schema.sizes)
+    _require_complete(schema)
     if engine == "file":
         return FileCounter(source, schema, batch_rows=batch_rows, cache_dir=cache_dir)
     return SparkCounter(source, schema, spark=spark, master=spark_master)

@@ -12,7 +12,8 @@ from pathlib import Path
 from dpsynth.accounting import Ledger
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
-from dpsynth.io import check_writable, dump_json, read_table, write_json, write_table
+from dpsynth.engines import AUTO_FILE_BYTES, ENGINES, choose_engine, open_counter
+from dpsynth.io import check_writable, dump_json, read_table, write_json
 from dpsynth.synthesizers import METHODS
 from dpsynth.synthesizers.base import validate_budget
 
@@ -21,13 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="release a DP synthetic table",
                        description="Fit a DP synthesizer on DATA and write synthetic rows. "
                                    "Privacy: (epsilon, delta)-DP under add/remove-one neighbouring.")
-    p.add_argument("data", help="private table (CSV or Parquet)")
+    p.add_argument("data", help="private table (CSV, Parquet, or a directory of Parquet files)")
     p.add_argument("--schema", required=True, help="public schema JSON (see `dpsynth schema`)")
     p.add_argument("--epsilon", required=True, type=float, help="epsilon of the release (> 0)")
     p.add_argument("--delta", type=float, default=1e-9, help="delta of the release, in (0, 1) (default 1e-9)")
     p.add_argument("--method", default="mst", help=f"one of {', '.join(METHODS)} (default mst)")
     p.add_argument("--rows", type=int, default=None, help="synthetic rows (default: the DP row-count estimate)")
     p.add_argument("--out", default="synthetic.csv", help="output CSV or Parquet (default synthetic.csv)")
+    p.add_argument("--engine", default="auto", choices=ENGINES,
+                   help="how marginals are counted: memory, file (batches from disk, for files larger than "
+                        "memory), spark (PySpark) or auto (memory up to "
+                        f"{AUTO_FILE_BYTES // 2**20} MiB on disk, file above; default auto)")
+    p.add_argument("--spark-master", default=None,
+                   help="Spark master URL for --engine spark (default $SPARK_MASTER or local[*])")
     p.add_argument("--ledger", default=None, help="persistent ledger (created with `dpsynth ledger init`)")
     p.add_argument("--dataset", default=None, help="dataset name in the ledger")
     p.add_argument("--schema-is-public", action="store_true",
@@ -48,13 +55,18 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)
     check_writable(_metadata_path(out))
     schema = Schema.from_json(args.schema)
-    data = read_table(args.data)
-    ledger = _open_ledger(args.ledger)
-    synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta, verbose=not args.json)
-    synth.fit(data, schema, ledger=ledger, dataset=args.dataset, schema_is_public=args.schema_is_public)
-    rows = synth.sample(args.rows)
-    write_table(rows, out)
-    meta = {**synth.release_, "out": str(out), "rows": len(rows)}
+    engine = choose_engine(args.data, schema, args.engine)
+    data = read_table(args.data) if engine == "memory" else open_counter(
+        args.data, schema, engine, spark_master=args.spark_master)
+    try:
+        ledger = _open_ledger(args.ledger)
+        synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta, verbose=not args.json)
+        synth.fit(data, schema, ledger=ledger, dataset=args.dataset, schema_is_public=args.schema_is_public)
+    finally:
+        if engine != "memory":
+            data.close()
+    rows = synth.sample_to(out, args.rows)
+    meta = {**synth.release_, "engine": engine, "out": str(out), "rows": rows}
     write_json(_metadata_path(out), meta)
     summary = synth.ledger_.summary(synth.release_["dataset"])
     _report(args, meta, summary)

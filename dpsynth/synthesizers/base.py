@@ -15,6 +15,7 @@ charges add up to exactly the reserved rho.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import warnings
 from abc import ABC, abstractmethod
@@ -28,9 +29,11 @@ from dpsynth import __version__, mechanisms
 from dpsynth.accounting import NEIGHBOURING, Ledger
 from dpsynth.data import MemoryCounter
 from dpsynth.domain import Schema
+from dpsynth.engines import check_counter
 from dpsynth.errors import InputError
 from dpsynth.pgm import Domain, GraphicalModel, Measurement
 from dpsynth.preprocess import learn_domain, plan_budget
+from dpsynth.sampling_io import DEFAULT_CHUNK_ROWS, chunk_sizes, write_chunks
 from dpsynth.synthesizers.compress import Compression
 
 IN_MEMORY_DATASET = "in-memory"
@@ -139,10 +142,14 @@ class Synthesizer(ABC):
         return {}
 
     # -- public API ----------------------------------------------------------
-    def fit(self, data: pd.DataFrame, schema: Schema, *, ledger: Ledger | None = None,
+    def fit(self, data: pd.DataFrame | Any, schema: Schema, *, ledger: Ledger | None = None,
             dataset: str | None = None, schema_is_public: bool = False) -> "Synthesizer":
         """Fit on the private ``data`` and charge the release to ``ledger``.
 
+        ``data`` is a DataFrame, or a counting engine built with the same schema
+        (:mod:`dpsynth.engines`: a file larger than memory, a Spark table); an
+        engine is read once before any budget is reserved, and needs a complete
+        schema (no ``"learn"`` columns).
         Without a ledger a fresh in-memory budget of exactly (epsilon, delta) is used.
         Raises InputError for bad parameters or data, BudgetExceeded when the
         ledger cannot cover the release (nothing is spent then).
@@ -150,7 +157,11 @@ class Synthesizer(ABC):
         validate_budget(self.epsilon, self.delta)
         check_schema_public(schema, schema_is_public)
         rho, rho_learn, delta_learn = plan_budget(schema, self.epsilon, self.delta, self.domain_share)
-        codes = None if schema.learnable else schema.encode(data)  # bad data fails before any spending
+        if isinstance(data, pd.DataFrame):
+            codes = None if schema.learnable else schema.encode(data)  # bad data fails before any spending
+        else:
+            check_counter(data, schema)  # likewise: reads and encodes every row once
+            codes = None
         if ledger is None:
             ledger, dataset = Ledger(None), IN_MEMORY_DATASET
             ledger.init(dataset, self.epsilon, self.delta)
@@ -161,8 +172,8 @@ class Synthesizer(ABC):
             if schema.learnable:
                 schema = learn_domain(data, schema, release, rho_learn)
                 codes = schema.encode(data)
-            ctx = FitContext(MemoryCounter(codes, schema.sizes), Domain(schema.names, schema.sizes), release,
-                             verbose=self.verbose)
+            counter = data if codes is None else MemoryCounter(codes, schema.sizes)
+            ctx = FitContext(counter, Domain(schema.names, schema.sizes), release, verbose=self.verbose)
             model = self._fit(ctx, rho - rho_learn)
             release_id = release.release_id
         self.schema_ = schema
@@ -183,8 +194,30 @@ class Synthesizer(ABC):
             n = self.n_rows_
         if int(n) < 0:
             raise InputError(f"rows must be >= 0, got {n}")
-        rng = np.random.default_rng(random_state if random_state is not None else self.insecure_random_state)
-        codes = self.model_.sample(int(n), rng)
+        return self._draw(int(n), self._sampling_rng(random_state))
+
+    def sample_to(self, path: str | os.PathLike, n: int | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                  random_state: int | np.random.Generator | None = None) -> int:
+        """Sample ``n`` rows (default: the DP row-count estimate) into a CSV or Parquet file.
+
+        Rows are drawn, decoded and written ``chunk_rows`` at a time, so memory is
+        bounded whatever ``n``; dtypes are the schema's, as in :meth:`sample`, and
+        one chunk gives exactly :meth:`sample`'s rows for the same ``random_state``.
+        The model's systematic ("round") sampling stratifies within each chunk.
+        Written atomically; returns the row count. Spends no privacy budget.
+        """
+        self._check_fitted()
+        n = self.n_rows_ if n is None else int(n)
+        if n < 0:
+            raise InputError(f"rows must be >= 0, got {n}")
+        rng = self._sampling_rng(random_state)
+        return write_chunks((self._draw(m, rng) for m in chunk_sizes(n, chunk_rows)), path)
+
+    def _sampling_rng(self, random_state: int | np.random.Generator | None) -> np.random.Generator:
+        return np.random.default_rng(random_state if random_state is not None else self.insecure_random_state)
+
+    def _draw(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        codes = self.model_.sample(n, rng)
         if self.compression_ is not None:
             codes = self.compression_.expand_codes(codes, rng)
         return self.schema_.decode(codes, rng)

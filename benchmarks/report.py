@@ -1,0 +1,263 @@
+"""Render ``runs.jsonl`` into ``RESULTS.md`` and PNG plots (matplotlib, log scales).
+
+Each (dataset, system, epsilon) cell reports the mean over its successful
+repetitions with a 95% Student-t interval (half-width after the +-), and how
+many repetitions succeeded; failed, timed-out and memory-killed runs are shown
+as such, never dropped. The latest record of a key wins.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+TVDS = ("tvd1", "tvd2", "tvd3")
+ORDER_LABEL = {"tvd1": "1-way", "tvd2": "2-way", "tvd3": "3-way"}
+
+
+def machine_id() -> dict:
+    """CPU model, cores, RAM and OS of this machine (recorded with every run)."""
+    cpu = platform.processor() or "unknown"
+    ram_gb = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram_gb = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": ram_gb, "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+def mean_ci(values: list[float]) -> tuple[float, float | None]:
+    """Mean and half-width of its 95% Student-t interval (None for one value)."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        return float("nan"), None
+    if len(x) == 1:
+        return float(x[0]), None
+    from scipy import stats
+
+    return float(x.mean()), float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def fmt(values: list[float], digits: int = 3, fixed: bool = True) -> str:
+    m, h = mean_ci(values)
+    if not np.isfinite(m):
+        return "–"
+    f = (lambda v: f"{v:.{digits}f}") if fixed else (lambda v: f"{v:,.{digits}g}" if v < 1000 else f"{v:,.0f}")
+    return f(m) if h is None else f"{f(m)} ± {f(h)}"
+
+
+def latest_by_key(runs: list[dict]) -> dict[str, dict]:
+    return {r["key"]: r for r in runs}
+
+
+def cells(runs: list[dict]) -> dict[str, dict[tuple[str, float], list[dict]]]:
+    """dataset -> (system, epsilon) -> records."""
+    out: dict = defaultdict(lambda: defaultdict(list))
+    for r in latest_by_key(runs).values():
+        out[r["dataset"]][(r["system"], r["epsilon"])].append(r)
+    return out
+
+
+def status_text(records: list[dict]) -> str:
+    ok = sum(r["status"] == "ok" for r in records)
+    bad = defaultdict(int)
+    for r in records:
+        if r["status"] != "ok":
+            bad[r["status"]] += 1
+    text = f"{ok}/{len(records)}"
+    return text + ("" if not bad else " (" + ", ".join(f"{n} {s}" for s, n in sorted(bad.items())) + ")")
+
+
+def _errors(records: list[dict]) -> list[str]:
+    return sorted({f"{r['status']}: {r.get('error', '').splitlines()[-1] if r.get('error') else ''}"[:200]
+                   for r in records if r["status"] != "ok"})
+
+
+def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: list[str]) -> list[str]:
+    lines = ["| system | ε | ok | TVD 1-way | TVD 2-way | TVD 3-way | TSTR AUC | fit+sample s | process s | "
+             "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    keys = sorted(by_cell, key=lambda k: (system_order.index(k[0]) if k[0] in system_order else 99, k[1]))
+    for system, eps in keys:
+        recs = by_cell[(system, eps)]
+        ok = [r for r in recs if r["status"] == "ok"]
+        col = lambda k: [r.get(k) for r in ok]  # noqa: E731
+        lines.append(
+            f"| {system} | {eps:g} | {status_text(recs)} | {fmt(col('tvd1'))} | {fmt(col('tvd2'))} | "
+            f"{fmt(col('tvd3'))} | {fmt(col('auc_tstr'))} | {fmt(col('fit_s'), 3, False)} | "
+            f"{fmt(col('wall_s'), 3, False)} | {fmt(col('peak_rss_mb'), 3, False)} |")
+        notes += [f"{system} ε={eps:g}: {e}" for e in _errors(recs)]
+    trtr = [r["auc_trtr"] for recs in by_cell.values() for r in recs if r.get("auc_trtr") is not None]
+    if trtr:
+        lines.append("")
+        lines.append(f"Train-real-test-real AUC on the same test rows: {np.mean(trtr):.3f}.")
+    if notes:
+        lines += ["", "Runs that did not finish:", ""] + [f"- {n}" for n in notes]
+    return lines
+
+
+def ratios(by_cell: dict[tuple[str, float], list[dict]], method: str) -> list[str]:
+    """Peer / dpsynth ratios of fit+sample time and peak RSS for one method, per epsilon."""
+    out = []
+    ours = f"dpsynth-{method}"
+    for (system, eps), recs in sorted(by_cell.items()):
+        if not system.endswith(f"-{method}") or system == ours or (ours, eps) not in by_cell:
+            continue
+        peer = [r for r in recs if r["status"] == "ok"]
+        mine = [r for r in by_cell[(ours, eps)] if r["status"] == "ok"]
+        if not peer or not mine:
+            continue
+        t = np.mean([r["fit_s"] for r in peer]) / np.mean([r["fit_s"] for r in mine])
+        m = np.mean([r["peak_rss_mb"] for r in peer]) / np.mean([r["peak_rss_mb"] for r in mine])
+        d3 = np.mean([r["tvd3"] for r in peer]) - np.mean([r["tvd3"] for r in mine])
+        out.append(f"{system} ε={eps:g}: {t:,.1f}× the time, {m:,.1f}× the memory, "
+                   f"3-way TVD {'+' if d3 >= 0 else ''}{d3:.3f} vs {ours}")
+    return out
+
+
+def plot(by_dataset: dict, out_dir: Path, system_order: list[str], non_private: tuple[str, ...]) -> list[Path]:
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    colours = {s: plt.cm.tab20(i % 20) for i, s in enumerate(system_order)}
+    for dataset, by_cell in sorted(by_dataset.items()):
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=False)
+        for ax, k in zip(axes, TVDS):
+            for system in system_order:
+                pts = sorted((eps, [r[k] for r in recs if r["status"] == "ok" and k in r])
+                             for (s, eps), recs in by_cell.items() if s == system)
+                pts = [(e, v) for e, v in pts if v]
+                if not pts:
+                    continue
+                eps = [e for e, _ in pts]
+                mc = [mean_ci(v) for _, v in pts]
+                if system in non_private:
+                    ax.axhline(np.mean([m for m, _ in mc]), ls="--", lw=1, color=colours[system], label=system)
+                    continue
+                ax.errorbar(eps, [m for m, _ in mc], yerr=[h or 0 for _, h in mc], marker="o", ms=4,
+                            capsize=3, color=colours[system], label=system)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("epsilon (delta 1e-9)")
+            ax.set_title(f"{dataset}: mean {ORDER_LABEL[k]} TVD")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        fig.tight_layout()
+        path = out_dir / f"tvd_{dataset}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    for key, label, name in (("fit_s", "fit+sample seconds (log)", "time"),
+                             ("peak_rss_mb", "peak RSS MB (log)", "memory")):
+        datasets = sorted(by_dataset)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
+        for ax, dataset in zip(axes[0], datasets):
+            by_cell = by_dataset[dataset]
+            eps_all = sorted({e for _, e in by_cell})
+            eps = 1.0 if 1.0 in eps_all else eps_all[len(eps_all) // 2]
+            rows = [(s, by_cell[(s, eps)]) for s in system_order if (s, eps) in by_cell and s not in non_private]
+            names = [s for s, _ in rows]
+            vals = [np.mean([r[key] for r in recs if r["status"] == "ok"]) if any(r["status"] == "ok" for r in recs)
+                    else np.nan for _, recs in rows]
+            y = np.arange(len(rows))
+            finite = [v for v in vals if np.isfinite(v)]
+            floor = 10.0 ** np.floor(np.log10(min(finite) / 2)) if finite else 0.1
+            ax.set_xscale("log")
+            ax.barh(y, [v - floor if np.isfinite(v) else 0.0 for v in vals], left=floor,
+                    color=[colours[s] for s in names])
+            for yi, v, (_, recs) in zip(y, vals, rows):
+                text = (f" {v:,.0f}" if v >= 10 else f" {v:.2g}") if np.isfinite(v) else " " + recs[0]["status"]
+                ax.text(v if np.isfinite(v) else floor, yi, text, va="center", fontsize=7,
+                        color="black" if np.isfinite(v) else "red")
+            ax.set_xlim(left=floor, right=max(finite, default=1.0) * 8)
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_yticks(y, names, fontsize=8)
+            ax.set_xlabel(label)
+            ax.set_title(f"{dataset}, epsilon {eps:g}")
+            ax.invert_yaxis()
+            ax.grid(True, axis="x", which="both", alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tuple[str, ...],
+           notes: dict[str, str]) -> None:
+    """Write ``RESULTS.md`` and ``plots/*.png`` under ``results_dir`` from the run records.
+
+    ``systems`` maps names to objects with ``why_not_quick``; ``notes`` maps a system's
+    family (name up to the first ``-``, or the whole name) to a sentence on its settings.
+    """
+    order = list(systems)
+    by_dataset = cells(runs)
+    latest = latest_by_key(runs)
+    hosts = {tuple(sorted(r["host"].items())) for r in latest.values() if "host" in r}
+    versions = {}
+    for r in latest.values():
+        if r.get("version"):
+            versions[r["system"].split("-")[0]] = r["version"]
+    dates = sorted(r["started"][:10] for r in latest.values())
+    lines = ["# dpsynth against its peers: results", "",
+             f"Rendered {dt.date.today().isoformat()} from `runs.jsonl` ({len(latest)} run{'s' * (len(latest) != 1)}"
+             + (f", {dates[0]} to {dates[-1]}" if dates else "") + ") by `benchmarks/run.py`.", "",
+             "## Machine", ""]
+    for h in sorted(hosts):
+        d = dict(h)
+        lines.append(f"- {d.get('cpu')}, {d.get('cores')} cores, {d.get('ram_gb')} GB RAM, {d.get('os')}, "
+                     f"Python {d.get('python')}")
+    lines += ["- shared with other contributors' jobs while it ran: wall times carry that load; ratios are "
+              "between runs of the same session", "", "## Versions", ""]
+    lines += [f"- {s}: {v}" for s, v in sorted(versions.items())]
+    lines += ["", "## Systems", ""]
+    lines += [f"- **{family}**: {note}" for family, note in notes.items()]
+    lines += ["", "## How to read the tables", "",
+              "Mean over the repetitions that finished, ± the half-width of the 95% Student-t interval "
+              "(no ± with one repetition). TVD: mean total variation distance over all 1-way, all 2-way "
+              "and 200 sampled 3-way marginals (columns of more than 32 codes in 32 equal-width runs). "
+              "TSTR AUC: gradient boosting trained on the synthetic rows, tested on 30% of the real rows. "
+              "fit+sample s: the system's own fit and sample calls (JIT compilation included, interpreter "
+              "start and imports not); process s: the whole fresh process; peak RSS: the largest resident "
+              "memory of the run's processes. `bootstrap` and `independent-exact` are non-private "
+              "reference points (the sampling floor, and exact 1-way marginals with no correlations).", ""]
+    for dataset in sorted(by_dataset):
+        by_cell = by_dataset[dataset]
+        lines += [f"## {dataset}", "", f"![error vs epsilon](plots/tvd_{dataset}.png)", ""]
+        lines += dataset_table(by_cell, order)
+        ran = {system for system, _ in by_cell}
+        missing = [s for s in order if s not in ran]
+        if missing:
+            lines += ["", "Not run on this dataset:", ""]
+            lines += [f"- {s}" + (f" (`--quick` leaves it out: {systems[s].why_not_quick})"
+                                  if systems[s].why_not_quick else "") for s in missing]
+        rat = ratios(by_cell, "mst") + ratios(by_cell, "aim")
+        if rat:
+            lines += ["", "Peers against dpsynth on the same method (fit+sample time, peak RSS, 3-way TVD):", ""]
+            lines += [f"- {r}" for r in rat]
+        lines.append("")
+    lines += ["## Time and memory", "", "![time](plots/time.png)", "", "![memory](plots/memory.png)", ""]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    if by_dataset:
+        plot(by_dataset, results_dir / "plots", order, non_private)
+    tmp = results_dir / "RESULTS.md.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(results_dir / "RESULTS.md")

@@ -1,0 +1,156 @@
+"""The peer benchmark's harness: scoring, process measurement, resumption, rendering.
+
+No timings are asserted; the child processes here are small Python one-liners.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_data  # noqa: E402
+import metrics  # noqa: E402
+import report  # noqa: E402
+import run  # noqa: E402
+
+
+def brute_tvd(real: np.ndarray, synth: np.ndarray, cols: tuple[int, ...]) -> float:
+    keys = set(map(tuple, real[:, cols])) | set(map(tuple, synth[:, cols]))
+    return 0.5 * sum(abs(np.mean((real[:, cols] == k).all(1)) - np.mean((synth[:, cols] == k).all(1)))
+                     for k in keys)
+
+
+def test_score_matches_brute_force_marginals():
+    rng = np.random.default_rng(3)
+    sizes = (2, 3, 4, 2)
+    real = np.column_stack([rng.integers(0, s, 200) for s in sizes])
+    synth = np.column_stack([rng.integers(0, s, 150) for s in sizes])
+    names = tuple("abcd")
+    got = metrics.score(real, synth, names, sizes, target=None)
+    for k in (1, 2, 3):  # 4 triples < 200: all of them are scored
+        want = np.mean([brute_tvd(real, synth, c) for c in itertools.combinations(range(4), k)])
+        assert got[f"tvd{k}"] == pytest.approx(want, abs=1e-12)
+    same = metrics.score(real, real.copy(), names, sizes, target=None)
+    assert same["tvd1"] == same["tvd2"] == same["tvd3"] == 0.0
+
+
+def test_wide_columns_are_scored_in_32_equal_runs_of_codes():
+    sizes = (100, 2)
+    real = np.column_stack([np.arange(100), np.arange(100) % 2])
+    cell = np.asarray(metrics.scoring_schema(("x", "y"), sizes).encode(
+        pd.DataFrame(real, columns=["x", "y"])))[:, 0]
+    assert (np.diff(cell) >= 0).all() and len(np.unique(cell)) == 32  # contiguous runs, in order
+    assert set(np.bincount(cell)) == {3, 4}  # of equal width (100 = 32 x 3.125)
+    runs = np.split(np.arange(100), np.flatnonzero(np.diff(cell)) + 1)
+    first_of_run = np.concatenate([np.full(len(r), r[0]) for r in runs])
+    collapsed = np.column_stack([first_of_run, real[:, 1]])
+    # every code moved to the first code of its run: nothing changes at 32 runs ...
+    got = metrics.score(real, collapsed, ("x", "y"), sizes, None)
+    assert got["tvd1"] == 0.0 and got["tvd2"] == 0.0
+    # ... while the same move is visible with one cell per code
+    assert brute_tvd(real, collapsed, (0,)) > 0.5
+    crossing = collapsed.copy()
+    crossing[:, 0] = np.minimum(crossing[:, 0] + 4, 99)  # every code past the end of its run
+    assert metrics.score(real, crossing, ("x", "y"), sizes, None)["tvd1"] > 0.0
+    all_first = real.copy()
+    all_first[:, 0] = 0  # all in the first run of len(runs[0]) codes: TVD 1 - that share on x, 0 on y
+    want = (1 - len(runs[0]) / 100) / 2
+    assert metrics.score(real, all_first, ("x", "y"), sizes, None)["tvd1"] == pytest.approx(want)
+
+
+def test_tstr_auc_beside_trtr():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, 2000)
+    y = (x >= 2).astype(int) ^ (rng.random(2000) < 0.05)
+    real = np.column_stack([x, rng.integers(0, 3, 2000), y])
+    got = metrics.score(real, real.copy(), ("x", "z", "y"), (4, 3, 2), target="y")
+    assert got["auc_trtr"] > 0.9 and got["auc_tstr"] > 0.9
+    noise = np.column_stack([rng.integers(0, 4, 2000), rng.integers(0, 3, 2000), rng.integers(0, 2, 2000)])
+    assert metrics.score(real, noise, ("x", "z", "y"), (4, 3, 2), target="y")["auc_tstr"] < 0.6
+
+
+def child(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_measure_process_records_peak_memory_exit_and_limits(tmp_path):
+    log = tmp_path / "r.log"
+    big = run.measure_process(child("import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+                                    "time.sleep(0.5)"), log, timeout=120, max_rss=8 * 2**30)
+    assert big["status"] == "ok" and big["exit_code"] == 0
+    assert big["peak_rss_mb"] >= 300
+    small = run.measure_process(child("pass"), log, timeout=120, max_rss=8 * 2**30)
+    assert small["peak_rss_mb"] < 200  # the forking parent's memory is not counted
+    failed = run.measure_process(child("import sys; print('boom'); sys.exit(3)"), log, timeout=120,
+                                 max_rss=8 * 2**30)
+    assert failed["status"] == "failed" and failed["exit_code"] == 3 and "boom" in log.read_text()
+    slow = run.measure_process(child("import time; time.sleep(60)"), log, timeout=1, max_rss=8 * 2**30)
+    assert slow["status"] == "timeout" and slow["wall_s"] < 30
+    hog = run.measure_process(child("import time; b = bytearray(400 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+                                    "time.sleep(60)"), log, timeout=120, max_rss=100 * 2**20)
+    assert hog["status"] == "memory" and hog["wall_s"] < 30
+
+
+def test_resume_rules():
+    limits = {"timeout_s": 600, "max_rss_gb": 8}
+    assert not run.is_done(None, 600, 8)
+    assert run.is_done({"status": "ok", "limits": limits}, 1800, 16)
+    assert run.is_done({"status": "failed", "limits": limits}, 1800, 16)
+    assert run.is_done({"status": "timeout", "limits": limits}, 600, 8)
+    assert not run.is_done({"status": "timeout", "limits": limits}, 1800, 8)
+    assert not run.is_done({"status": "memory", "limits": limits}, 600, 16)
+
+
+def test_quick_plan_runs_peers_mst_on_adult_only():
+    import argparse
+
+    ns = argparse.Namespace(quick=True, datasets=None, systems=None, epsilons=None, reps=None)
+    plan = run.plan(ns)
+    assert {(e, r) for _, _, e, r in plan} == {(1.0, 0)}
+    by_dataset = {d: {s for dd, s, _, _ in plan if dd == d} for d in run.QUICK_DATASETS}
+    assert {"mbi-mst", "smartnoise-mst", "dpmm-mst", "dpsynth-aim"} <= by_dataset["adult_pgm"]
+    assert "mbi-mst" not in by_dataset["titanic_aim"] and "dpsynth-mst" in by_dataset["titanic_aim"]
+    assert not any(s.endswith("-aim") and not s.startswith("dpsynth") for _, s, _, _ in plan)
+    full = run.plan(argparse.Namespace(quick=False, datasets=None, systems=None, epsilons=None, reps=None))
+    assert len(full) == len(bench_data.DATASETS) * len(run.SYSTEMS) * 3 * 5
+
+
+def test_mean_ci_is_student_t():
+    m, h = report.mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(4.302652729911275 / np.sqrt(3))
+    assert report.mean_ci([5.0]) == (5.0, None)
+
+
+def test_render_keeps_failed_runs(tmp_path):
+    base = {"dataset": "toy", "epsilon": 1.0, "delta": 1e-9, "started": "2026-01-01T00:00:00+00:00",
+            "limits": {"timeout_s": 10, "max_rss_gb": 8}, "host": report.machine_id()}
+    runs = [
+        {**base, "key": f"toy|dpsynth-mst|1|{i}", "system": "dpsynth-mst", "rep": i, "status": "ok",
+         "tvd1": 0.01 * (i + 1), "tvd2": 0.02, "tvd3": 0.03, "fit_s": 1.0, "wall_s": 2.0, "peak_rss_mb": 100.0,
+         "version": "dpsynth test"} for i in range(3)
+    ] + [{**base, "key": "toy|mbi-mst|1|0", "system": "mbi-mst", "rep": 0, "status": "timeout",
+          "error": "killed after 10 s", "wall_s": 10.0, "peak_rss_mb": 50.0}]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    report.render(run.load_runs(tmp_path / "runs.jsonl"), tmp_path, run.SYSTEMS, run.NON_PRIVATE, run.NOTES)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| dpsynth-mst | 1 | 3/3 | 0.020 ± " in text
+    assert "| mbi-mst | 1 | 0/1 (1 timeout) |" in text and "killed after 10 s" in text
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {"tvd_toy.png", "time.png", "memory.png"}
+
+
+@pytest.mark.skipif(not (bench_data.DATA_DIR / "adult_pgm.csv").exists(), reason="needs ../shared/data")
+def test_adult_codes_follow_the_domain_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_data, "CACHE_DIR", tmp_path)
+    data = bench_data.prepare("adult_pgm")
+    codes = data.codes()
+    domain = json.loads((bench_data.DATA_DIR / "adult_pgm.domain.json").read_text())
+    assert data.names == tuple(domain) and data.sizes == tuple(domain.values())
+    assert codes.shape == (48842, 14) and (codes >= 0).all() and (codes < np.array(data.sizes)).all()

@@ -1,4 +1,4 @@
-"""dpsynth MST, AIM and Independent on the shared codes (the package's own venv).
+"""dpsynth's synthesizers (``dpsynth.synthesizers.METHODS``) on the shared codes, in its own venv.
 
 The public domain is the ``{column: size}`` file read with
 ``Schema.from_pgm_domain``; fitting is the secure path (OpenDP samplers, a fresh
@@ -12,13 +12,14 @@ from runner_io import Timer, load, parse, save
 
 
 def main() -> None:
-    args = parse(("mst", "aim", "independent"))
-    codes, sizes = load(args)
     import pandas as pd
 
     from dpsynth import __version__
     from dpsynth.domain import Schema
     from dpsynth.synthesizers import METHODS
+
+    args = parse(tuple(METHODS))
+    codes, sizes = load(args)
 
     schema = Schema.from_pgm_domain(sizes)
     df = pd.DataFrame(codes, columns=list(sizes))

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench-quick bench-pgm peer-venvs clean
+.PHONY: venv demo test java bench-quick bench-pgm peer-venvs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dpsynth.demo
 
-test: $(STAMP)
+test: $(STAMP) java
 	$(PY) -m pytest -q
+
+# Java 17 for the Spark engine's tests (they skip without it): from Debian's packages when missing and root.
+java:
+	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless) \
+	  >/dev/null 2>&1; } || echo "no Java 17: the Spark engine tests will be skipped"
 
 bench-quick: $(STAMP)
 	benchmarks/setup_bench.sh

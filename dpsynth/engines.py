@@ -245,6 +245,7 @@ class _EncodedSource:
         self._cache_file: Path | None = None
         self._block_rows: list[int] = []
         self._finalizer: weakref.finalize | None = None
+        self._header: list[str] | None = None  # CSV column names, for error messages
 
     # -- reading the source ------------------------------------------------------------
     def _batches(self) -> Iterator[pd.DataFrame]:
@@ -261,13 +262,37 @@ class _EncodedSource:
                 pending.append(batch)
                 rows += batch.num_rows
                 if rows >= self.batch_rows:
-                    yield pa.Table.from_batches(pending).to_pandas()
+                    yield self._to_pandas(pa.Table.from_batches(pending))
                     pending, rows = [], 0
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{self.path}: cannot read table: {first}") from None
+            raise InputError(f"{self.path}: cannot read table: {self._explain(exc)}") from None
         if pending and rows:
-            yield pa.Table.from_batches(pending).to_pandas()
+            yield self._to_pandas(pa.Table.from_batches(pending))
+
+    def _explain(self, exc: Exception) -> str:
+        """pyarrow's first line, with the CSV column number replaced by the column's name."""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.match(r"In CSV column #(\d+): (.*)", first)
+        if found and self._header is not None and int(found.group(1)) < len(self._header):
+            name = self._header[int(found.group(1))]
+            kind = self.schema[name].kind if name in self.schema.names else "?"
+            return (f"column {name!r}: {found.group(2)}; the schema says {kind}: fix the data "
+                    f"or change the column's kind")
+        return first
+
+    def _to_pandas(self, table: Any) -> pd.DataFrame:
+        """Categorical columns dictionary-encoded (pandas categoricals), so ``encode`` looks up
+        each distinct value once instead of once per row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        for column in self.schema.columns:
+            i = table.schema.get_field_index(column.name)
+            if isinstance(column, Categorical) and i >= 0 and not pa.types.is_dictionary(table.schema.field(i).type):
+                table = table.set_column(i, column.name, pc.dictionary_encode(table.column(i)))
+        # pandas' own dtypes would not take dictionaries; its stored index is not data (as in read_parquet)
+        index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+        return table.drop_columns(index).to_pandas(ignore_metadata=True)
 
     def _parquet_batches(self) -> Iterator:
         import pyarrow as pa
@@ -292,12 +317,15 @@ class _EncodedSource:
             column_types={c.name: types[value_type(c)] for c in self.schema.columns},
             null_values=list(CSV_NA_VALUES), strings_can_be_null=True,
             true_values=list(CSV_TRUE_VALUES), false_values=list(CSV_FALSE_VALUES))
-        block = int(min(max(self.batch_rows * 64, 1 << 20), 1 << 30))  # bytes of text per parsed block
-        try:
-            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=block),
-                                    convert_options=convert)
+        try:  # pyarrow's 1 MiB text blocks: larger ones parse slower and read further ahead
+            reader = pacsv.open_csv(self.path, convert_options=convert)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"{self.path}: cannot read CSV: {str(exc).strip().splitlines()[0]}") from None
+            try:  # the header alone, types inferred, to name the column
+                self._header = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+            except (pa.ArrowInvalid, OSError):
+                pass
+            raise InputError(f"{self.path}: cannot read CSV: {self._explain(exc)}") from None
+        self._header = reader.schema.names
         yield from reader
 
     def _encode_pass(self) -> Iterator[np.ndarray]:

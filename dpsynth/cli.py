@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "attack",
     "audit",
+    "report",
 )
 
 

@@ -113,7 +113,7 @@ def _schema_view(schema: Any, df: pd.DataFrame) -> pd.DataFrame:
         elif col.kind == "datetime":
             out[col.name] = np.where(missing, np.nan, code.astype(float))
         else:
-            out[col.name] = pd.Series(code.astype(str), dtype=object).where(~missing, np.nan)
+            out[col.name] = pd.Series(code.astype(str), index=df.index, dtype=object).where(~missing, np.nan)
     return pd.DataFrame(out, index=df.index)
 
 

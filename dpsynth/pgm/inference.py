@@ -116,30 +116,38 @@ def variable_elimination(domain: Domain, factors: Sequence[Factor], attrs: Seque
     """Marginal counts over ``attrs`` (in that order) of the distribution
     proportional to the product of ``factors`` (log-space), scaled to ``total``.
 
-    Eliminates the other attributes greedily, each step the one whose
-    combined factor is smallest.
+    Each factor is exponentiated once, shifted by its own maximum (the shifts
+    cancel in the final normalisation), and the attributes not asked for are
+    summed out greedily -- each step the one whose combined factor is smallest
+    -- by an ``einsum`` sum of products: no exp or log per step, no intermediate
+    product array. A cell whose mass falls below the float range counts as zero.
     """
     keep = set(attrs)
-    pool = list(factors)
-    scope = {a for f in pool for a in f.attrs}
-    missing = keep - scope
-    pool.extend(Factor.zeros(domain, (a,)) for a in domain.canonical(missing))
+    pool: list[tuple[tuple[str, ...], np.ndarray]] = []
+    for f in factors:
+        m = np.max(f.values) if f.values.size else 0.0
+        pool.append((f.attrs, np.exp(f.values - (m if np.isfinite(m) else 0.0))))
+    scope = {a for names, _ in pool for a in names}
+    pool.extend(((a,), np.ones(domain.shape((a,)))) for a in domain.canonical(keep - scope))
+
+    def contract(members: list[tuple[tuple[str, ...], np.ndarray]], out: tuple[str, ...]) -> np.ndarray:
+        """Sum over everything not in ``out`` of the product of ``members``, in one
+        einsum loop (no intermediate product array)."""
+        labels = {a: i for i, a in enumerate(domain.canonical({a for names, _ in members for a in names} | set(out)))}
+        operands = []
+        for names, table in members:
+            operands += [table, [labels[a] for a in names]]
+        return np.einsum(*operands, [labels[a] for a in out])
+
     eliminate = scope - keep
     while eliminate:
         def cost(v: str) -> int:
-            return domain.size({a for f in pool if v in f.attrs for a in f.attrs})
+            return domain.size({a for names, _ in pool if v in names for a in names})
         v = min(sorted(eliminate, key=domain.index), key=cost)
         eliminate.discard(v)
-        touching = [f for f in pool if v in f.attrs]
-        pool = [f for f in pool if v not in f.attrs]
-        prod = touching[0]
-        for f in touching[1:]:
-            prod = prod + f
-        pool.append(prod.logsumexp(a for a in prod.attrs if a != v))
-    prod = pool[0]
-    for f in pool[1:]:
-        prod = prod + f
-    logp = prod.transpose(tuple(attrs)).values if prod.attrs else prod.values
-    logp = logp - logp.max()
-    p = np.exp(logp)
+        touching = [f for f in pool if v in f[0]]
+        pool = [f for f in pool if v not in f[0]]
+        rest = domain.canonical(a for names, _ in touching for a in names if a != v)
+        pool.append((rest, contract(touching, rest)))
+    p = contract(pool, tuple(attrs))
     return p * (total / p.sum())

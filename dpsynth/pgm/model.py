@@ -42,7 +42,7 @@ class GraphicalModel:
         """Marginal counts over ``attrs``: an array with one axis per attribute,
         in the order given, summing to ``total``. Attribute sets inside one
         junction-tree clique are read off its marginal; others use variable
-        elimination over the potentials."""
+        elimination over the smallest subtree of cliques that holds them."""
         attrs = (attrs,) if isinstance(attrs, str) else tuple(attrs)
         canon = self.domain.canonical(attrs)
         if len(canon) != len(attrs):
@@ -55,8 +55,31 @@ class GraphicalModel:
             axes = tuple(i for i, a in enumerate(clique) if a not in canon)
             marginal = self.marginals[home].sum(axis=axes) if axes else self.marginals[home]
             return marginal.transpose([canon.index(a) for a in attrs])
-        factors = [Factor(cl, pot) for cl, pot in zip(self.junction_tree.cliques, self.potentials)]
-        return variable_elimination(self.domain, factors, attrs, self.total)
+        return variable_elimination(self.domain, self._covering_factors(set(attrs)), attrs, self.total)
+
+    def _covering_factors(self, attrs: set[str]) -> list[Factor]:
+        """The distribution of the smallest subtree of cliques holding ``attrs``,
+        as log-space factors: the subtree's top clique marginal times each other
+        clique's conditional table (a leaf whose wanted attributes all sit in its
+        separator is pruned, since its conditional sums to one)."""
+        tree = self.junction_tree
+        neighbours = [set() for _ in tree.cliques]
+        for c, p in enumerate(tree.parent):
+            if p >= 0:
+                neighbours[c].add(p)
+                neighbours[p].add(c)
+        keep = set(range(len(tree.cliques)))
+        pruned = True
+        while pruned and len(keep) > 1:
+            pruned = False
+            for c in sorted(keep):
+                nb = neighbours[c] & keep
+                if len(nb) == 1 and attrs & set(tree.cliques[c]) <= set(tree.cliques[nb.pop()]):
+                    keep.discard(c)
+                    pruned = True
+        with np.errstate(divide="ignore"):
+            return [Factor(tree.cliques[c], np.log(self.marginals[c] if tree.parent[c] not in keep
+                                                   else self._conditionals[c])) for c in sorted(keep)]
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None,
                method: str = "round") -> np.ndarray:

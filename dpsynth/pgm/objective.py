@@ -17,11 +17,16 @@ from dpsynth.pgm.domain import Domain, Measurement
 from dpsynth.pgm.junction_tree import JunctionTree
 
 
+BLAS_DOT_MAX = 10_000   # OpenBLAS runs dot products on one thread up to this length
+
+
 def vdot(a: np.ndarray, b: np.ndarray) -> float:
-    """Inner product of two arrays of one size. ``einsum`` rather than ``@``:
-    the engine's vectors are small, and a multi-threaded BLAS ``dot`` on them
-    costs ten times more CPU than the sum itself (worse on a busy machine)."""
-    return float(np.einsum("i,i->", a.ravel(), b.ravel()))
+    """Inner product of two arrays of one size. Longer vectors go through
+    ``einsum``, not BLAS: a multi-threaded BLAS ``dot`` on tens of thousands of
+    numbers costs ten times more CPU than the sum itself (far worse on a busy
+    machine); shorter ones through BLAS, which is then single-threaded and fastest."""
+    a, b = a.ravel(), b.ravel()
+    return float(a @ b) if a.size <= BLAS_DOT_MAX else float(np.einsum("i,i->", a, b))
 
 
 def estimate_total(measurements: Sequence[Measurement]) -> float:

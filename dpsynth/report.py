@@ -355,7 +355,7 @@ def _release_metadata(release: dict) -> dict:
 
 # =============================================================================== figures
 
-def _plt():
+def pyplot():
     try:
         import matplotlib
 
@@ -368,15 +368,15 @@ def _plt():
     return plt
 
 
-def _png(fig) -> str:
+def png_base64(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", dpi=90)
-    _plt().close(fig)
+    pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def fig_tvd(fid: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 2.6))
     data, labels = [], []
     for k in ("1", "2", "3"):
@@ -395,11 +395,11 @@ def fig_tvd(fid: dict) -> str:
     ax.axvline(TVD_FAIR, color="#c0392b", ls=":", lw=1)
     ax.set_xlabel("TVD of the marginal (0 = identical, 1 = disjoint); dotted: 0.05 and 0.10")
     ax.set_xlim(0, max(0.15, max(max(v) for v in data) * 1.05) if data else 1)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_columns(dists: list[dict]) -> str:
-    plt = _plt()
+    plt = pyplot()
     n = len(dists)
     ncol = 3
     nrow = math.ceil(n / ncol)
@@ -420,11 +420,11 @@ def fig_columns(dists: list[dict]) -> str:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_association(assoc: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     names = assoc["columns"]
     mats = [np.array([[np.nan if v is None else v for v in row] for row in assoc[k]], dtype=float)
             for k in ("real", "synth", "abs_diff")]
@@ -438,11 +438,11 @@ def fig_association(assoc: dict) -> str:
         ax.set_yticks(range(len(names)), [n[:12] for n in names] if ax is axes[0] else [], fontsize=7)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_utility(util: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     targets = util["targets"]
     fig, axes = plt.subplots(1, len(targets), figsize=(3.8 * len(targets), 2.8), squeeze=False)
     for ax, t in zip(axes[0], targets):
@@ -460,11 +460,11 @@ def fig_utility(util: dict) -> str:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, loc="upper center", ncol=2, bbox_to_anchor=(0.5, 1.08))
     fig.tight_layout()
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_attacks(att: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     rows = att["attacks"]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.0))
     for i, a in enumerate(rows):
@@ -476,11 +476,11 @@ def fig_attacks(att: dict) -> str:
     ax.invert_yaxis()
     ax.set_xlabel(f"advantage = success on TRAIN - success on HOLDOUT, {att['per_attack_confidence']:.3g} intervals "
                   "(red: leak)")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_ledger(led: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 1.5))
     left = 0.0
     cmap = plt.get_cmap("tab20")
@@ -494,11 +494,11 @@ def fig_ledger(led: dict) -> str:
     ax.set_xlim(0, max(led["rho_total"], left + led["rho_remaining"]))
     ax.set_yticks([])
     ax.set_xlabel(f"rho (zCDP) of dataset {led['dataset']!r}: total {led['rho_total']:.4g}")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_audit(aud: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     s = aud["statistic"]
     x0, x1 = np.asarray(s["scores_without_canary"]), np.asarray(s["scores_with_canary"])
     fig, ax = plt.subplots(figsize=(7.5, 2.4))
@@ -509,22 +509,22 @@ def fig_audit(aud: dict) -> str:
     ax.axvline(s["threshold"], color="#333", ls="--", lw=1, label="threshold")
     ax.set_xlabel(f"{s['name']} (evaluation runs)")
     ax.legend(fontsize=7, frameon=False)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def fig_error_bounds(eb: dict) -> str:
-    plt = _plt()
+    plt = pyplot()
     vals = [b["tvd_bound"] for b in eb["bounds"] if b.get("tvd_bound") is not None]
     fig, ax = plt.subplots(figsize=(7.5, 2.2))
     ax.hist(vals, bins=30, color="#6c5ce7", alpha=0.8)
     ax.set_xlabel(f"DP upper bound on the TVD of each workload marginal ({eb['confidence']:g} confidence each)")
     ax.set_ylabel("marginals")
-    return _png(fig)
+    return png_base64(fig)
 
 
 # =============================================================================== HTML
 
-_CSS = """
+PAGE_CSS = """
 body{font:14px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1d2330;margin:0;background:#f4f5f7}
 main{max-width:1120px;margin:0 auto;padding:18px 26px 60px;background:#fff}
 h1{font-size:24px;margin:6px 0 2px}h2{font-size:19px;margin:30px 0 8px;padding-top:10px;border-top:2px solid #e4e6ea}
@@ -553,7 +553,7 @@ footer{margin-top:36px;font-size:12px;color:#6b7280}
 """
 
 
-def _e(x: Any) -> str:
+def esc(x: Any) -> str:
     return html.escape(str(x))
 
 
@@ -562,42 +562,42 @@ def _f(x: Any, digits: int = 3) -> str:
         return "n/a"
     if isinstance(x, float):
         return f"{x:.{digits}f}"
-    return _e(x)
+    return esc(x)
 
 
 def _g(x: Any) -> str:
     return "n/a" if x is None else f"{float(x):.4g}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] | None = None) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] | None = None) -> str:
     numeric = numeric or [False] * len(header)
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td class='n'>{c}</td>" if numeric[i] else f"<td>{c}</td>"
                                     for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _img(b64: str, alt: str) -> str:
-    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{b64}'>"
+def html_img(b64: str, alt: str) -> str:
+    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{b64}'>"
 
 
 def _card(key: str, value: str, detail: str = "") -> str:
-    return f"<div class='card'><div class='k'>{_e(key)}</div><div class='v'>{value}</div><div class='d'>{detail}</div></div>"
+    return f"<div class='card'><div class='k'>{esc(key)}</div><div class='v'>{value}</div><div class='d'>{detail}</div></div>"
 
 
 def _verdict(ok: bool, yes: str, no: str) -> str:
-    return f"<span class='tag ok'>{_e(yes)}</span>" if ok else f"<span class='tag bad'>{_e(no)}</span>"
+    return f"<span class='tag ok'>{esc(yes)}</span>" if ok else f"<span class='tag bad'>{esc(no)}</span>"
 
 
 def _summary_cards(r: dict) -> str:
     cards = []
     p = r.get("privacy")
     cards.append(_card("privacy claim", f"&epsilon; = {p['epsilon']:g}" if p else "<span class='bad'>none</span>",
-                       f"&delta; = {p['delta']:g}, {_e(p['neighbouring'])}" if p else "no release metadata"))
+                       f"&delta; = {p['delta']:g}, {esc(p['neighbouring'])}" if p else "no release metadata"))
     led = r.get("ledger")
     if led:
         cards.append(_card("ledger", f"{100 * led['rho_spent'] / led['rho_total']:.0f}% spent",
-                           f"{led['n_releases']} release(s) on {_e(led['dataset'])}; &epsilon; spent "
+                           f"{led['n_releases']} release(s) on {esc(led['dataset'])}; &epsilon; spent "
                            f"{led['epsilon_spent']:.3g} of {led['epsilon']:g}"))
     fid = r.get("fidelity")
     if fid:
@@ -633,17 +633,17 @@ def _section_privacy(r: dict) -> str:
         return out[0] + "<p class='bad'>No release metadata was given (--release, or SYNTH.release.json beside " \
                         "SYNTH): this report cannot state any privacy guarantee for SYNTH.</p>"
     if p["research_rng_warning"]:
-        out.append(f"<div class='banner danger'>{_e(p['research_rng_warning'])}</div>")
-    out.append(f"<div class='statement'>{_e(p['statement'])}</div>")
-    out.append(_table(["epsilon", "delta", "rho (zCDP)", "neighbouring", "method", "released", "noise"],
-                      [[f"{p['epsilon']:g}", f"{p['delta']:g}", _g(p["rho"]), _e(p["neighbouring"]),
-                        _e(p["method"]), _e(p["created"]), "research RNG (insecure)" if p["research_rng"]
+        out.append(f"<div class='banner danger'>{esc(p['research_rng_warning'])}</div>")
+    out.append(f"<div class='statement'>{esc(p['statement'])}</div>")
+    out.append(html_table(["epsilon", "delta", "rho (zCDP)", "neighbouring", "method", "released", "noise"],
+                      [[f"{p['epsilon']:g}", f"{p['delta']:g}", _g(p["rho"]), esc(p["neighbouring"]),
+                        esc(p["method"]), esc(p["created"]), "research RNG (insecure)" if p["research_rng"]
                         else "OpenDP samplers"]]))
     checks = r.get("checks") or []
     if checks:
         out.append("<h3>Consistency checks</h3>")
-        out.append(_table(["check", "result", "detail"],
-                          [[_e(c["check"]), _verdict(c["ok"], "ok", "FAILED"), _e(c["detail"])] for c in checks]))
+        out.append(html_table(["check", "result", "detail"],
+                          [[esc(c["check"]), _verdict(c["ok"], "ok", "FAILED"), esc(c["detail"])] for c in checks]))
     return "".join(out)
 
 
@@ -654,17 +654,17 @@ def _section_ledger(r: dict, figs: dict) -> str:
         out.append("<p class='muted'>No ledger was given (--ledger L --dataset NAME): the budget of other releases "
                    "on the same data is not shown. A release without a ledger composes with nothing.</p>")
         return "".join(out)
-    out.append(f"<p>Dataset <b>{_e(led['dataset'])}</b>: total budget ({led['epsilon']:g}, {led['delta']:g})-DP "
-               f"({_e(led['neighbouring'])}) = rho {led['rho_total']:.4g}. Spent rho {led['rho_spent']:.4g} "
+    out.append(f"<p>Dataset <b>{esc(led['dataset'])}</b>: total budget ({led['epsilon']:g}, {led['delta']:g})-DP "
+               f"({esc(led['neighbouring'])}) = rho {led['rho_total']:.4g}. Spent rho {led['rho_spent']:.4g} "
                f"(all releases together are ({led['epsilon_spent']:.3g}, {led['delta']:g})-DP); remaining rho "
                f"{led['rho_remaining']:.4g}, enough for one more release of at most epsilon "
                f"{led['epsilon_remaining_single_release']:.3g} on its own.</p>")
-    out.append(_img(figs["ledger"], "ledger"))
-    rows = [[_e(x["release_id"][:12]), _e(x["method"]), _g(x["rho"]), _g(x.get("delta")),
+    out.append(html_img(figs["ledger"], "ledger"))
+    rows = [[esc(x["release_id"][:12]), esc(x["method"]), _g(x["rho"]), _g(x.get("delta")),
              str(len(x.get("measurements", []))), _verdict(x["complete"], "complete", "incomplete"),
-             "<span class='bad'>yes</span>" if x["research_rng"] else "no", _e(x["created"]), _e(x.get("error") or "")]
+             "<span class='bad'>yes</span>" if x["research_rng"] else "no", esc(x["created"]), esc(x.get("error") or "")]
             for x in led["releases"]]
-    out.append(_table(["release", "method", "rho", "delta", "measurements", "status", "research RNG", "created",
+    out.append(html_table(["release", "method", "rho", "delta", "measurements", "status", "research RNG", "created",
                        "error"], rows))
     return "".join(out)
 
@@ -678,30 +678,30 @@ def _section_release(r: dict, figs: dict) -> str:
             ("rows", "rows written"), ("estimated_rows", "DP estimate of the real row count"),
             ("schema_sha256", "schema sha256"), ("dpsynth_version", "dpsynth version"), ("created", "created"),
             ("rounds", "AIM rounds"), ("engine", "engine")]
-    rows = [[_e(label), _e(meta[k]) if not isinstance(meta[k], float) else f"{meta[k]:.6g}"]
+    rows = [[esc(label), esc(meta[k]) if not isinstance(meta[k], float) else f"{meta[k]:.6g}"]
             for k, label in keys if meta.get(k) is not None]
-    out.append(_table(["field", "value"], rows))
+    out.append(html_table(["field", "value"], rows))
     ms = meta.get("measurements") or []
     if ms:
-        shown = [[_e(", ".join(m.get("clique") or [m.get("query", "")])), _e(m.get("mechanism")),
+        shown = [[esc(", ".join(m.get("clique") or [m.get("query", "")])), esc(m.get("mechanism")),
                   _g(m.get("sigma")), _g(m.get("epsilon")), _g(m.get("rho"))] for m in ms[:60]]
         out.append(f"<details><summary><b>Measurements</b> ({len(ms)}{', first 60 shown' if len(ms) > 60 else ''}; "
                    "click to expand)</summary>")
-        out.append(_table(["marginal / query", "mechanism", "sigma (counts)", "epsilon", "rho"], shown,
+        out.append(html_table(["marginal / query", "mechanism", "sigma (counts)", "epsilon", "rho"], shown,
                           [False, False, True, True, True]) + "</details>")
     eb = r.get("error_bounds")
     if eb:
         out.append("<h3>AIM's per-query error bounds</h3>")
-        out.append(f"<p>{_e(eb['meaning'])}. {eb['n_bounded']} of {eb['n_queries']} workload marginals are bounded "
+        out.append(f"<p>{esc(eb['meaning'])}. {eb['n_bounded']} of {eb['n_queries']} workload marginals are bounded "
                    f"({', '.join(f'{k}: {v}' for k, v in eb['by_kind'].items())}); TVD bound median "
                    f"{eb['tvd_bound']['median']:.3f}, max {eb['tvd_bound']['max']:.3f}.</p>" if eb["tvd_bound"] else
                    "<p>No workload marginal has a bound.</p>")
         if eb["tvd_bound"]:
-            out.append(_img(figs["error_bounds"], "AIM error bounds"))
+            out.append(html_img(figs["error_bounds"], "AIM error bounds"))
             out.append(f"<details><summary><b>The {len(eb['worst'])} largest bounds</b> (all {eb['n_queries']} are in "
                        "report.json)</summary>")
-            out.append(_table(["marginal", "kind", "L1 bound (counts)", "TVD bound"],
-                              [[_e("/".join(b["marginal"])), _e(b["kind"]), f"{b['l1_bound']:.4g}",
+            out.append(html_table(["marginal", "kind", "L1 bound (counts)", "TVD bound"],
+                              [[esc("/".join(b["marginal"])), esc(b["kind"]), f"{b['l1_bound']:.4g}",
                                 f"{b['tvd_bound']:.3f}"] for b in eb["worst"]], [False, False, True, True]) + "</details>")
     return "".join(out)
 
@@ -710,7 +710,7 @@ def _section_fidelity(r: dict, figs: dict) -> str:
     fid = r["fidelity"]
     t = fid["tvd"]
     out = ["<h2>4. Fidelity <span class='tag nodp'>real data, no DP</span></h2>",
-           f"<p>{fid['n_real']} real rows against {fid['n_synth']} synthetic rows; cells {_e(fid['binning'])}. "
+           f"<p>{fid['n_real']} real rows against {fid['n_synth']} synthetic rows; cells {esc(fid['binning'])}. "
            "TVD of a marginal is half the L1 distance between the real and synthetic cell shares (0 identical, "
            "1 disjoint; 1 - TVD is what some tools call accuracy).</p>"]
     rows = []
@@ -720,12 +720,12 @@ def _section_fidelity(r: dict, figs: dict) -> str:
             continue
         n = f"{s['n']}" + (f" of {s['sampled_from']} (sampled, seed {s['seed']})" if k == "3" else "")
         worst = ", ".join(f"{'/'.join(w['columns'])} {w['tvd']:.3f}" for w in s["worst"][:3])
-        rows.append([f"{k}-way", n, _f(s["mean"]), _f(s["median"]), _f(s["max"]), _e(worst)])
-    out.append(_table(["marginals", "count", "mean TVD", "median", "max", "worst"], rows,
+        rows.append([f"{k}-way", n, _f(s["mean"]), _f(s["median"]), _f(s["max"]), esc(worst)])
+    out.append(html_table(["marginals", "count", "mean TVD", "median", "max", "worst"], rows,
                       [False, False, True, True, True, False]))
-    out.append(_img(figs["tvd"], "TVD distribution"))
+    out.append(html_img(figs["tvd"], "TVD distribution"))
     out.append("<h3>Per-column distributions (real shaded/blue, synthetic orange)</h3>")
-    out.append(_img(figs["columns"], "column distributions"))
+    out.append(html_img(figs["columns"], "column distributions"))
     crow = []
     for c in fid["columns"]:
         if c["kind"] == "numeric":
@@ -734,18 +734,18 @@ def _section_fidelity(r: dict, figs: dict) -> str:
         else:
             extra = (f"{c['n_categories_real']} vs {c['n_categories_synth']} categories; unseen in real "
                      f"{_f(c['unseen_in_real_rate'])}")
-        crow.append([_e(c["column"]), _e(c["kind"]), _f(c["tvd"]), _e(extra),
+        crow.append([esc(c["column"]), esc(c["kind"]), _f(c["tvd"]), esc(extra),
                      f"{_f(c['missing_real'])} / {_f(c['missing_synth'])}"])
-    out.append(_table(["column", "kind", "TVD", "summary (real vs synthetic)", "missing real / synth"], crow,
+    out.append(html_table(["column", "kind", "TVD", "summary (real vs synthetic)", "missing real / synth"], crow,
                       [False, False, True, False, False]))
     a = fid["association"]
     out.append("<h3>Associations</h3>")
-    out.append(f"<p>{_e(a['method'])}. Mean absolute difference {_f(a['mean_abs_diff'])}, max "
+    out.append(f"<p>{esc(a['method'])}. Mean absolute difference {_f(a['mean_abs_diff'])}, max "
                f"{_f(a['max_abs_diff'])}.</p>")
-    out.append(_img(figs["association"], "association heatmaps"))
+    out.append(html_img(figs["association"], "association heatmaps"))
     if a["worst"]:
-        out.append(_table(["pair", "real", "synthetic", "|difference|"],
-                          [[_e("/".join(w["columns"])), _f(w["real"]), _f(w["synth"]), _f(w["abs_diff"])]
+        out.append(html_table(["pair", "real", "synthetic", "|difference|"],
+                          [[esc("/".join(w["columns"])), _f(w["real"]), _f(w["synth"]), _f(w["abs_diff"])]
                            for w in a["worst"][:8]], [False, True, True, True]))
     return "".join(out)
 
@@ -756,19 +756,19 @@ def _section_utility(r: dict, figs: dict) -> str:
     if not util:
         return out[0] + "<p class='muted'>Utility was not computed.</p>"
     out.append(f"<p>Train-synthetic-test-real (TSTR) beside train-real-test-real (TRTR), tested on the "
-               f"{_e(util['test_set'])}. Ranking consistency: {_e(util['ranking_metric'])} (Xu, Sun &amp; Cheng): "
+               f"{esc(util['test_set'])}. Ranking consistency: {esc(util['ranking_metric'])} (Xu, Sun &amp; Cheng): "
                "near +1, a model chosen on synthetic data is also the best on real data, even if absolute scores "
                f"differ. Mean over targets: <b>{_f(util['ranking_consistency'], 2)}</b>.</p>")
-    out.append(_img(figs["utility"], "utility"))
+    out.append(html_img(figs["utility"], "utility"))
     rows = []
     for t in util["targets"]:
         for m in t["models"]:
             gap = (None if m["trtr"]["auc"] is None or m["tstr"]["auc"] is None
                    else m["trtr"]["auc"] - m["tstr"]["auc"])
-            rows.append([_e(t["target"]), _e(m["model"]), _f(m["trtr"]["auc"]), _f(m["tstr"]["auc"]), _f(gap),
+            rows.append([esc(t["target"]), esc(m["model"]), _f(m["trtr"]["auc"]), _f(m["tstr"]["auc"]), _f(gap),
                          _f(m["trtr"]["accuracy"]), _f(m["tstr"]["accuracy"]),
-                         _f(t["ranking_consistency"], 2), _e(", ".join(t["classes_missing_in_synth"]) or "-")])
-    out.append(_table(["target", "model", "AUC TRTR", "AUC TSTR", "gap", "acc. TRTR", "acc. TSTR",
+                         _f(t["ranking_consistency"], 2), esc(", ".join(t["classes_missing_in_synth"]) or "-")])
+    out.append(html_table(["target", "model", "AUC TRTR", "AUC TSTR", "gap", "acc. TRTR", "acc. TSTR",
                        "ranking consistency", "classes missing in synth"], rows,
                       [False, False, True, True, True, True, True, True, False]))
     return "".join(out)
@@ -778,17 +778,17 @@ def _section_attacks(r: dict, figs: dict) -> str:
     att = r.get("attacks")
     out = ["<h2>6. Attacks <span class='tag nodp'>real data, no DP</span></h2>"]
     if not att or not att.get("attacks"):
-        return out[0] + f"<p class='muted'>Not run: {_e((att or {}).get('reason', 'no results given'))}.</p>"
+        return out[0] + f"<p class='muted'>Not run: {esc((att or {}).get('reason', 'no results given'))}.</p>"
     out.append(f"<p>Each attack runs on {att['attacks'][0]['n_targets']} TRAIN records (which the synthesizer saw) "
                f"and, as the baseline, on {att['attacks'][0]['n_baseline_targets']} HOLDOUT records (which it did "
                f"not). A leak is declared only when the interval for the difference lies above zero, each interval at "
-               f"{att['per_attack_confidence']:.4g} ({_e(att['correction'])}, {att['confidence']:g} jointly). "
-               f"Distance: {_e(att['distance'])}.</p>")
-    out.append(_img(figs["attacks"], "attack intervals"))
-    rows = [[_e(a["name"]), _f(a["success_rate"]), _f(a["baseline_rate"]), _f(a["advantage"]),
+               f"{att['per_attack_confidence']:.4g} ({esc(att['correction'])}, {att['confidence']:g} jointly). "
+               f"Distance: {esc(att['distance'])}.</p>")
+    out.append(html_img(figs["attacks"], "attack intervals"))
+    rows = [[esc(a["name"]), _f(a["success_rate"]), _f(a["baseline_rate"]), _f(a["advantage"]),
              f"[{a['ci_low']:+.3f}, {a['ci_high']:+.3f}]", _verdict(not a["leak"], "no leak detected", "LEAK"),
-             _e(a["description"])] for a in att["attacks"]]
-    out.append(_table(["attack", "success TRAIN", "success HOLDOUT", "advantage", "interval", "verdict",
+             esc(a["description"])] for a in att["attacks"]]
+    out.append(html_table(["attack", "success TRAIN", "success HOLDOUT", "advantage", "interval", "verdict",
                        "what it tries"], rows, [False, True, True, True, False, False, False]))
     out.append("<p class='muted'>No detected leak is not proof of privacy: these attacks bound what they test. "
                "The DP guarantee in section 1 is the proof; the attacks check the implementation end to end.</p>")
@@ -802,16 +802,16 @@ def _section_audit(r: dict, figs: dict) -> str:
         return out[0] + ("<p class='muted'>No audit result given (run <code>dpsynth audit --method M --epsilon E "
                          "--runs N --out audit.json</code> and pass <code>--audit audit.json</code>).</p>")
     s = aud["statistic"]
-    out.append(f"<p>{_e(aud['method'])} was fitted {aud['runs']} times on a public table D and {aud['runs']} times on "
+    out.append(f"<p>{esc(aud['method'])} was fitted {aud['runs']} times on a public table D and {aud['runs']} times on "
                f"D plus one canary record in otherwise empty cells. The test chosen on {aud['runs_selection']} runs "
-               f"({_e(s['description'])}; {_e(s['rule'])} {s['threshold']:.4g}) made FPR {s['fpr']:.3f} (upper "
+               f"({esc(s['description'])}; {esc(s['rule'])} {s['threshold']:.4g}) made FPR {s['fpr']:.3f} (upper "
                f"{s['fpr_upper']:.3f}) and FNR {s['fnr']:.3f} (upper {s['fnr_upper']:.3f}) on the other "
                f"{aud['runs_evaluation']}: epsilon lower bound <b>{aud['epsilon_lower_bound']:.3f}</b> at "
                f"{aud['confidence']:g} confidence against the claimed {aud['epsilon_claimed']:g} "
                f"(delta {aud['delta']:g}). {_verdict(not aud['violation'], 'no violation', 'VIOLATION')} "
                f"With this many runs no audit can show more than {aud['max_detectable_epsilon']:.2f}.</p>")
-    out.append(_img(figs["audit"], "audit scores"))
-    out.append(f"<p class='muted'>{_e(aud['note'])}</p>")
+    out.append(html_img(figs["audit"], "audit scores"))
+    out.append(f"<p class='muted'>{esc(aud['note'])}</p>")
     return "".join(out)
 
 
@@ -821,7 +821,7 @@ def _section_what(r: dict) -> str:
         return ""
 
     def ul(items: list[str]) -> str:
-        return "<ul class='tight'>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>" if items else \
+        return "<ul class='tight'>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>" if items else \
             "<p class='muted'>nothing to list</p>"
 
     return ("<h2>8. What this data is and is not</h2><div class='cols'>"
@@ -858,14 +858,14 @@ def render_html(report: dict) -> str:
     public = report["mode"] == "public"
     inputs = report.get("inputs") or {}
     title = "dpsynth release report" + (" (public)" if public else "")
-    src = ", ".join(f"{_e(k)}: {_e(v)}" for k, v in inputs.items() if v is not None)
+    src = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in inputs.items() if v is not None)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
-        f"<h1>{_e(title)}</h1>",
-        f"<p class='sub'>Generated {_e(report['generated'])} by dpsynth {_e(report['dpsynth_version'])}. "
+        f"<title>{esc(title)}</title><style>{PAGE_CSS}</style></head><body><main>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p class='sub'>Generated {esc(report['generated'])} by dpsynth {esc(report['dpsynth_version'])}. "
         f"Inputs: {src or 'n/a'}.</p>",
-        f"<div class='banner {'public' if public else 'internal'}'>{_e(report['note'])}</div>",
+        f"<div class='banner {'public' if public else 'internal'}'>{esc(report['note'])}</div>",
         _summary_cards(report),
         _section_privacy(report),
         _section_ledger(report, figs),

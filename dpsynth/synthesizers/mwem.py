@@ -1,0 +1,111 @@
+"""MWEM+PGM: MWEM (Hardt, Ligett, McSherry, NeurIPS 2012) with Private-PGM inference.
+
+Each of ``rounds`` rounds selects the workload marginal the current model
+approximates worst with the exponential mechanism, measures it with the
+Gaussian mechanism, and re-estimates the model from every measurement so far
+with :func:`dpsynth.pgm.estimate` (warm-started from the previous round), in
+place of MWEM's multiplicative-weights update over the full domain
+(McKenna, Sheldon, Miklau, ICML 2019, and their ``mwem+pgm`` mechanism).
+
+Budget in zCDP (``rho`` of the release, add/remove-one neighbouring): rho /
+rounds per round, ``SELECT_SHARE`` (0.1) of it on the selection (epsilon =
+sqrt(8 * 0.1 * rho / rounds)) and the rest on the measurement (sigma =
+sqrt(rounds / (2 * 0.9 * rho)) counts per cell); the charges add up to rho.
+
+Selection score of marginal r: ||M_r(D) - M_r(model)||_1 - sqrt(2/pi) sigma n_r,
+the L1 error minus the expected L1 norm of the noise its measurement would
+carry over its n_r cells (the public penalty of Private-PGM's implementation,
+calibrated to the noise as in AIM). After round 1 the model is DP
+post-processing, so the score moves by at most 1 when a record is added or
+removed (one cell of M_r(D) by one). Round 1 compares with MWEM's starting
+point, the uniform distribution at the true record count n: adding a record
+moves M_r(D) - n u by e_x - u, of L1 norm 2 (1 - 1/n_r) < 2, so round 1 uses
+sensitivity 2. Candidates must keep the junction tree under
+``max_model_cells * t / rounds`` in round t (Private-PGM's rule; under
+``max_model_cells`` when none does), or be covered by the model already.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import numpy as np
+
+from dpsynth.errors import InputError
+from dpsynth.pgm import GraphicalModel, estimate
+from dpsynth.synthesizers.aim import feasible
+from dpsynth.synthesizers.base import FitContext, Synthesizer
+
+SELECT_SHARE = 0.1
+
+
+class MWEM(Synthesizer):
+    """MWEM with graphical-model estimation; see the module docstring for the budget split.
+
+    Parameters (besides the base's)
+    -------------------------------
+    workload:
+        Marginals (tuples of column names) to select from; default all 2-way marginals.
+    rounds:
+        Number of select-measure-estimate rounds (default: twice the number of
+        columns; on Adult at epsilon 1 twice beat once, Private-PGM's default, and
+        three times cost 5x the time for no gain).
+    round_iters:
+        Cap on the engine's warm-started iterations after each round; the final
+        model is estimated to convergence.
+    """
+
+    method = "mwem"
+
+    def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, workload: Sequence[Sequence[str]] | None = None,
+                 rounds: int | None = None, round_iters: int = 100, max_model_cells: int = 10**7,
+                 domain_share: float = 0.1, insecure_random_state: int | None = None, verbose: bool = False):
+        super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
+                         insecure_random_state=insecure_random_state, verbose=verbose)
+        if rounds is not None and (int(rounds) != rounds or rounds < 1):
+            raise InputError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
+        self.workload = workload
+        self.rounds = rounds
+        self.round_iters = round_iters
+
+    def _workload(self, names: tuple[str, ...]) -> list[tuple[str, ...]]:
+        if self.workload is None:
+            return list(itertools.combinations(names, 2))
+        workload = list(dict.fromkeys(tuple(cl) for cl in self.workload))
+        unknown = sorted({a for cl in workload for a in cl} - set(names))
+        if unknown or not workload or not all(workload):
+            raise InputError(f"workload must be non-empty marginals of schema columns; unknown columns: {unknown}")
+        return workload
+
+    def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel:
+        names = ctx.domain.names
+        workload = self._workload(names)
+        rounds = int(self.rounds or 2 * len(names))
+        sigma = np.sqrt(rounds / (2 * (1 - SELECT_SHARE) * rho))
+        epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
+        weights = dict.fromkeys(workload, 1.0)
+        too_large: set = set()
+        model = estimate(ctx.domain, [], total=1.0)  # uniform; round 1 rescales it to the true count
+        if not feasible(weights, model, self.max_model_cells, self.max_model_cells, set()):
+            raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
+                             "use smaller marginals or raise the limit")
+        answers = {cl: x.astype(float) for cl, x in zip(workload, ctx.answers(workload))}
+        bias = np.sqrt(2 / np.pi) * sigma  # expected |noise| per measured cell
+        self.selected_: list[tuple[str, ...]] = []
+        for t in range(1, rounds + 1):
+            pool = list(feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large)
+                        or feasible(weights, model, self.max_model_cells, self.max_model_cells, too_large))
+            fitted = [model.project(cl).ravel() for cl in pool]
+            if t == 1:
+                fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]
+            scores = [np.abs(answers[cl] - f).sum() - bias * f.size for cl, f in zip(pool, fitted)]
+            clique = pool[ctx.select(f"mwem round {t}", np.array(scores), epsilon, 2.0 if t == 1 else 1.0)]
+            ctx.measure(clique, 1 / (2 * sigma**2))
+            self.selected_.append(clique)
+            model = estimate(ctx.domain, ctx.measurements, warm_start=model,
+                             max_cells=self.max_model_cells, max_iters=self.round_iters)
+            ctx.progress(f"MWEM round {t}: measured {', '.join(clique)}", t / rounds)
+        return estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells)
+
+    def _extra_metadata(self) -> dict:
+        return {"rounds": len(self.selected_), "selected": [list(cl) for cl in self.selected_]}

@@ -294,7 +294,7 @@ def audit(synth_factory: SynthFactory, epsilon: float, delta: float = 1e-9, runs
     ``synth_factory(epsilon=, delta=, insecure_random_state=)`` returns an unfitted
     synthesizer (a Synthesizer class qualifies); ``workers`` processes share the
     runs (the factory must be picklable then). ``n_synthetic`` synthetic rows are
-    sampled per fit for the black-box statistic (default 10x the design's rows).
+    sampled per fit for the black-box statistics (default: as many as D has, like a release).
     Returns the JSON-ready result of :func:`bound_from_scores` plus the design,
     timing and notes. No real data is read and nothing is charged to any ledger.
     """
@@ -309,7 +309,7 @@ def audit(synth_factory: SynthFactory, epsilon: float, delta: float = 1e-9, runs
         raise InputError(f"delta must be in (0, 1), got {delta}")
     runs, workers = int(runs), int(workers)
     design = design or canary_design(seed=seed)
-    n_synthetic = 10 * len(design.data) if n_synthetic is None else int(n_synthetic)
+    n_synthetic = len(design.data) if n_synthetic is None else int(n_synthetic)
     start = time.perf_counter()
     results: dict[int, tuple[dict, dict]] = {}
     if workers == 1:

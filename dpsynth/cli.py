@@ -27,6 +27,7 @@ EXIT_OK, EXIT_VIOLATION, EXIT_INPUT, EXIT_BUDGET = 0, 1, 2, 3
 COMMAND_MODULES: tuple[str, ...] = (
     "schema",
     "synth",
+    "sample",
     "ledger",
     "evaluate",
     "attack",

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default=None, help="dataset name in the ledger")
     p.add_argument("--schema-is-public", action="store_true",
                    help="assert that a schema drafted from the data is public knowledge")
+    p.add_argument("--save-model", default=None, metavar="PATH",
+                   help="also save the fitted model (safe format) for `dpsynth sample PATH` later")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func=run)
 
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable(out)
     check_writable(_metadata_path(out))
+    if args.save_model:
+        check_writable(args.save_model)
     schema = Schema.from_json(args.schema)
     engine = choose_engine(args.data, schema, args.engine)
     data = read_table(args.data) if engine == "memory" else open_counter(
@@ -68,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     rows = synth.sample_to(out, args.rows)
     meta = {**synth.release_, "engine": engine, "out": str(out), "rows": rows}
     write_json(_metadata_path(out), meta)
+    if args.save_model:
+        synth.save(args.save_model)
+        meta["model"] = str(args.save_model)
     summary = synth.ledger_.summary(synth.release_["dataset"])
     _report(args, meta, summary)
     return 0

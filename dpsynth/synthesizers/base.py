@@ -184,17 +184,26 @@ class Synthesizer(ABC):
         self.release_ = self._metadata(schema, rho, ctx, release_id, dataset, ledger)
         return self
 
-    def sample(self, n: int | None = None, *, random_state: int | np.random.Generator | None = None) -> pd.DataFrame:
+    def sample(self, n: int | None = None, *, condition: pd.DataFrame | None = None,
+               random_state: int | np.random.Generator | None = None) -> pd.DataFrame:
         """Draw ``n`` synthetic rows (default: the DP estimate of the row count).
 
+        With ``condition`` (a DataFrame of some of the schema's columns), draw one
+        row per condition row: those columns keep the given values and the rest
+        come from the model's conditional distribution given their cells.
         Post-processing of the fitted model: spends no privacy budget.
         """
         self._check_fitted()
+        rng = self._sampling_rng(random_state)
+        if condition is not None:
+            if n is not None:
+                raise InputError("pass either n or condition: a conditional sample has one row per condition row")
+            return self._draw_conditional(condition, rng)
         if n is None:
             n = self.n_rows_
         if int(n) < 0:
             raise InputError(f"rows must be >= 0, got {n}")
-        return self._draw(int(n), self._sampling_rng(random_state))
+        return self._draw(int(n), rng)
 
     def sample_to(self, path: str | os.PathLike, n: int | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                   random_state: int | np.random.Generator | None = None) -> int:
@@ -221,6 +230,41 @@ class Synthesizer(ABC):
         if self.compression_ is not None:
             codes = self.compression_.expand_codes(codes, rng)
         return self.schema_.decode(codes, rng)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted model (safe format, no pickle: :mod:`dpsynth.persist`)."""
+        from dpsynth.persist import save
+
+        save(self, path)
+
+    def _draw_conditional(self, condition: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """One row per condition row; the junction tree is conditioned once per distinct cell combination."""
+        given = list(condition.columns)
+        unknown = [c for c in given if c not in self.schema_.names]
+        if unknown:
+            raise InputError(f"condition columns {unknown} are not in the schema; use columns of {list(self.schema_.names)}")
+        idx = [self.schema_.names.index(c) for c in given]
+        original = np.column_stack([self.schema_[c].encode(condition[c]) for c in given]) if given else \
+            np.zeros((len(condition), 0), dtype=np.int64)
+        cells = original.copy()
+        if self.compression_ is not None:
+            tables = self.compression_.tables()
+            for j, i in enumerate(idx):
+                cells[:, j] = tables[i][original[:, j]]
+        groups, inverse = np.unique(cells, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        codes = np.empty((len(condition), len(self.schema_.names)), dtype=np.int64)
+        for g, evidence in enumerate(groups):
+            rows = np.flatnonzero(inverse == g)
+            model = condition_model(self.model_, dict(zip(given, evidence)))
+            codes[rows] = model.sample(rows.size, rng)
+        if self.compression_ is not None:
+            codes = self.compression_.expand_codes(codes, rng)
+        codes[:, idx] = original
+        out = self.schema_.decode(codes, rng)
+        for c in given:  # the given values themselves, not a draw from their bin
+            out[c] = condition[c].to_numpy()
+        return out
 
     @property
     def n_rows_(self) -> int:
@@ -285,3 +329,27 @@ def check_schema_public(schema: Schema, schema_is_public: bool) -> None:
             "bounds would leak private information; review it and pass --schema-is-public "
             "(schema_is_public=True) if the domain is public knowledge, or write the domain by hand"
         )
+
+
+def condition_model(model: GraphicalModel, evidence: dict[str, int]) -> GraphicalModel:
+    """The model restricted to rows whose attributes have the given cells (renormalised).
+
+    Each observed attribute's cell is fixed in one junction-tree clique holding
+    it (log-potential -inf elsewhere); InputError when the evidence has
+    probability zero under the model.
+    """
+    tree = model.junction_tree
+    potentials = [p.copy() for p in model.potentials]
+    for attr, cell in evidence.items():
+        home = tree.containing([attr])
+        axis = tree.cliques[home].index(attr)
+        mask = np.full(potentials[home].shape[axis], -np.inf)
+        mask[int(cell)] = 0.0
+        shape = [1] * potentials[home].ndim
+        shape[axis] = mask.size
+        potentials[home] = potentials[home] + mask.reshape(shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conditioned = GraphicalModel(model.domain, tree, potentials, model.total, cliques=model.cliques)
+    if not all(np.isfinite(m).all() for m in conditioned.marginals):
+        raise InputError(f"the condition {evidence} has probability zero under the model; it cannot be sampled")
+    return conditioned

@@ -1,0 +1,123 @@
+"""Saving and loading fitted synthesizers in a safe, documented format.
+
+A model file is one NumPy ``.npz`` archive (a zip), read with
+``allow_pickle=False`` so loading never runs code:
+
+* ``metadata`` -- a 0-d string array holding JSON: ``format`` ("dpsynth-model"),
+  ``format_version``, ``method``, ``schema`` (the public schema), ``release``
+  (the release metadata, with the ledger release id), ``domain`` (the model's
+  attribute names and cell counts, after domain compression), ``junction_tree``
+  (cliques, parent, order, separators, cells), ``total``, ``cliques`` (the
+  measured attribute sets) and ``compression`` (per attribute, which original
+  values kept their own cell; null when the domain was not compressed);
+* ``potential_<i>`` -- the log-potential of junction-tree clique ``i``.
+
+Everything in the file is DP output or public (schema), so sharing it is a
+release like the synthetic rows themselves. Sampling from a loaded model is
+post-processing: no ledger charge. Format: ``docs/model-format.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from dpsynth.domain import Schema
+from dpsynth.errors import InputError
+from dpsynth.io import atomic_write
+from dpsynth.pgm import Domain, GraphicalModel, JunctionTree
+
+FORMAT = "dpsynth-model"
+FORMAT_VERSION = 1
+
+
+def save(synth: Any, path: str | os.PathLike) -> None:
+    """Write a fitted synthesizer to ``path`` (atomically)."""
+    synth._check_fitted()
+    model: GraphicalModel = synth.model_
+    tree = model.junction_tree
+    comp = synth.compression_
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method": synth.method,
+        "schema": synth.schema_.to_dict(),
+        "release": synth.release_,
+        "domain": {"names": list(model.domain.names), "sizes": list(model.domain.sizes)},
+        "junction_tree": {"cliques": [list(c) for c in tree.cliques], "parent": list(tree.parent),
+                          "order": list(tree.order), "separators": [list(s) for s in tree.separators],
+                          "cells": list(tree.cells)},
+        "total": model.total,
+        "cliques": [list(c) for c in model.cliques],
+        "compression": None if comp is None else {a: comp.keep[a].astype(int).tolist() for a in comp.domain.names},
+    }
+    arrays = {f"potential_{i}": np.asarray(p, dtype=np.float64) for i, p in enumerate(model.potentials)}
+    text = json.dumps(meta, default=_jsonable)
+    with atomic_write(path, "wb") as fh:
+        np.savez_compressed(fh, metadata=np.array(text), **arrays)
+
+
+def load(path: str | os.PathLike) -> Any:
+    """A fitted synthesizer read from ``path``; InputError (one line) when the file is
+    missing, corrupt, truncated or written by a newer dpsynth."""
+    from dpsynth.synthesizers import METHODS
+    from dpsynth.synthesizers.compress import Compression
+
+    meta, potentials = _read(path)
+    try:
+        schema = Schema.from_json(meta["schema"])
+        domain = Domain(meta["domain"]["names"], meta["domain"]["sizes"])
+        jt = meta["junction_tree"]
+        tree = JunctionTree(tuple(tuple(c) for c in jt["cliques"]), tuple(jt["parent"]), tuple(jt["order"]),
+                            tuple(tuple(s) for s in jt["separators"]), tuple(jt["cells"]))
+        for i, clique in enumerate(tree.cliques):
+            if potentials[i].shape != domain.shape(clique):
+                raise ValueError(f"potential {i} has shape {potentials[i].shape}, clique {clique} needs "
+                                 f"{domain.shape(clique)}")
+        model = GraphicalModel(domain, tree, potentials, meta["total"], cliques=[tuple(c) for c in meta["cliques"]])
+        cls = METHODS[meta["method"]]
+        release = meta["release"]
+        synth = cls(epsilon=release["epsilon"], delta=release["delta"])
+        synth.schema_, synth.model_, synth.release_, synth.ledger_ = schema, model, release, None
+        base = Domain(schema.names, schema.sizes)
+        synth.compression_ = None if meta["compression"] is None else Compression(
+            base, {a: np.asarray(v, dtype=bool) for a, v in meta["compression"].items()})
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"{path}: not a valid dpsynth model file ({type(exc).__name__}: {exc}); "
+                         "re-create it with `dpsynth synth ... --save-model`")
+    return synth
+
+
+def _read(path: str | os.PathLike) -> tuple[dict, list[np.ndarray]]:
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such model file; create one with `dpsynth synth ... --save-model {path}`")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["metadata"][()]))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ValueError("no dpsynth-model metadata")
+            version = meta.get("format_version")
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                raise InputError(f"{path}: model format version {version} is newer than this dpsynth supports "
+                                 f"({FORMAT_VERSION}); upgrade dpsynth to read it")
+            n = len(meta["junction_tree"]["cliques"])
+            potentials = [np.asarray(archive[f"potential_{i}"], dtype=np.float64) for i in range(n)]
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable dpsynth model file (corrupt or truncated: {exc}); "
+                         "re-create it with `dpsynth synth ... --save-model`")
+    return meta, potentials
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -407,6 +407,8 @@ def spark_session(master: str | None = None, config: dict[str, str] | None = Non
     master = master or os.environ.get("SPARK_MASTER") or "local[*]"
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # split files into more partitions than Spark's 128 MiB default, so every local core works
+        config = {"spark.sql.files.maxPartitionBytes": str(16 * 2**20), **(config or {})}
     builder = (SparkSession.builder.master(master).appName("dpsynth")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(DEFAULT_BATCH_ROWS // 4))
@@ -498,18 +500,23 @@ def _partition_counts(batches: Iterator, *, sizes: Sequence[int], wanted: list[t
     import pyarrow as pa
 
     totals = None
-    dtype = np.min_scalar_type(max(sizes) - 1)
+    dtype = _code_dtype(sizes)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        block = np.empty((batch.num_rows, len(sizes)), dtype=dtype, order="F")
-        for j in range(len(sizes)):
-            block[:, j] = batch.column(j).to_numpy()
+        words = [batch.column(i).to_numpy().astype("<i8", copy=False).view(dtype).reshape(batch.num_rows, -1)
+                 for i in range(batch.num_columns)]
+        block = np.asfortranarray(np.hstack(words)[:, :len(sizes)])
         part = _block_counts(block, sizes, wanted, tables, mapped_sizes)
         totals = part if totals is None else [t + p for t, p in zip(totals, part)]
     if totals is not None:
         flat = np.concatenate(totals) if totals else np.zeros(0, dtype=np.int64)
         yield pa.RecordBatch.from_arrays([pa.array([flat.tobytes()], type=pa.binary())], names=["counts"])
+
+
+def _code_dtype(sizes: Sequence[int]) -> np.dtype:
+    """Codes as unsigned little-endian integers of 1, 2 or 4 bytes, packed into 64-bit words."""
+    return np.dtype(np.min_scalar_type(max(max(sizes) - 1, 0))).newbyteorder("<")
 
 
 def _quote(name: str) -> str:
@@ -535,7 +542,7 @@ def _spark_input_error(exc: Exception) -> Exception:
 
 
 def _encode_spark(frame: Any, schema: Schema, *, text_source: bool) -> Any:
-    """The schema's encoding as Spark expressions: a DataFrame of code columns ``c0..c{d-1}``.
+    """The schema's encoding as Spark expressions: codes packed into 64-bit words ``w0, w1, ...``.
 
     Same cells as :meth:`Schema.encode`: categoricals through a literal map
     (unknown values to ``other`` or an error), numbers and datetimes clipped and
@@ -594,7 +601,6 @@ def _encode_spark(frame: Any, schema: Schema, *, text_source: bool) -> Any:
         frame = Bucketizer(splitsArray=bucket_splits, inputCols=[f"b{j}" for j in bucket_in],
                            outputCols=[f"y{j}" for j in bucket_in], handleInvalid="keep").transform(frame)
 
-    code_type = "tinyint" if max(schema.sizes) <= 128 else "smallint" if max(schema.sizes) <= 2**15 else "int"
     codes = []
     for j, column in enumerate(schema.columns):
         v, name = F.col(f"v{j}"), column.name
@@ -620,8 +626,17 @@ def _encode_spark(frame: Any, schema: Schema, *, text_source: bool) -> Any:
             bucket = F.col(f"y{j}").cast("int") if column.n_values > 1 else F.lit(0)
             code = (F.when(v.isNull() | (x.isNotNull() & F.isnan(x)), missing_cell)
                     .when(x.isNull(), bad).otherwise(bucket))
-        codes.append(code.cast(code_type).alias(f"c{j}"))
-    return frame.select(*codes)
+        codes.append(code.cast("long"))
+    # Packed, 8 / 4 / 2 codes per 64-bit word: fewer cells to persist and to hand to Python.
+    width = _code_dtype(schema.sizes).itemsize * 8
+    per_word = 64 // width
+    words = []
+    for w in range(0, len(codes), per_word):
+        word = codes[w]
+        for k, code in enumerate(codes[w + 1:w + per_word], start=1):
+            word = word.bitwiseOR(F.shiftleft(code, k * width))
+        words.append(word.alias(f"w{w // per_word}"))
+    return frame.select(*words)
 
 
 # ----------------------------------------------------------------------------- choosing an engine

@@ -297,7 +297,7 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
             lines += ["", "Not run on this dataset:", ""]
             lines += [f"- {s}" + (f" (`--quick` leaves it out: {systems[s].why_not_quick})"
                                   if systems[s].why_not_quick else "") for s in missing]
-        rat = ratios(by_cell, "mst") + ratios(by_cell, "aim")
+        rat = [r for method in ("mst", "aim", "privbayes", "mwem") for r in ratios(by_cell, method)]
         if rat:
             lines += ["", "Peers against dpsynth on the same method (fit+sample time, peak RSS, 3-way TVD):", ""]
             lines += [f"- {r}" for r in rat]

@@ -121,6 +121,7 @@ def test_quick_plan_runs_peers_mst_on_adult_only():
     assert not any(s.endswith("-aim") and not s.startswith("dpsynth") for _, s, _, _ in plan)
     full = run.plan(argparse.Namespace(quick=False, datasets=None, systems=None, epsilons=None, reps=None))
     assert len(full) == len(bench_data.DATASETS) * len(run.SYSTEMS) * 3 * 5
+    assert {"dpsynth-privbayes", "dpsynth-mwem"} <= {s for _, s, _, _ in full}
 
 
 def test_mean_ci_is_student_t():

@@ -232,10 +232,7 @@ def run_one(data: bench_data.Prepared, system: System, epsilon: float, rep: int,
         "rep": rep, "seed": rep, "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}, "host": report.machine_id(),
     }
-    python = system.python()
-    if not python.exists():
-        return {**record, "status": "failed", "error": f"{python} missing: run benchmarks/setup_bench.sh"}
-    cmd = [str(python), "-W", "ignore", system.runner, "--codes", str(data.codes_path), "--domain",
+    cmd = [str(system.python()), "-W", "ignore", system.runner, "--codes", str(data.codes_path), "--domain",
            str(data.domain_path), "--method", system.method, "--epsilon", repr(epsilon), "--delta", repr(delta),
            "--seed", str(rep), "--out", str(out)]
     record.update(measure_process(cmd, log, timeout, max_rss_gb * 2**30))
@@ -298,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         latest = {r["key"]: r for r in load_runs(runs_path)}
         todo = [t for t in plan(args) if args.rerun
                 or not is_done(latest.get(run_key(*t)), args.timeout, args.max_rss_gb)]
+        missing = sorted({str(SYSTEMS[s].python()) for _, s, _, _ in todo if not SYSTEMS[s].python().exists()})
+        if missing:
+            print(f"run.py: no {', '.join(missing)}: run benchmarks/setup_bench.sh first", file=sys.stderr)
+            return 2
         print(f"{len(todo)} runs to do, appended to {runs_path}", file=sys.stderr)
         prepared: dict[str, bench_data.Prepared] = {}
         for i, (dataset, system, epsilon, rep) in enumerate(todo, 1):

@@ -155,3 +155,9 @@ def test_adult_codes_follow_the_domain_file(tmp_path, monkeypatch):
     domain = json.loads((bench_data.DATA_DIR / "adult_pgm.domain.json").read_text())
     assert data.names == tuple(domain) and data.sizes == tuple(domain.values())
     assert codes.shape == (48842, 14) and (codes >= 0).all() and (codes < np.array(data.sizes)).all()
+
+
+def test_missing_peer_venv_stops_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(run.SYSTEMS, "mbi-mst", run.System("mbi-mst", "absent-for-test", "run_mbi.py", "mst"))
+    assert run.main(["--quick", "--systems", "mbi-mst", "--results", str(tmp_path)]) == 2
+    assert not (tmp_path / "runs.jsonl").exists()

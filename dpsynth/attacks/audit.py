@@ -120,7 +120,7 @@ def canary_scores(synth: Any, canary_codes: np.ndarray, n_synthetic: int, seed: 
 
     The model statistics read ``synth.model_`` (and ``synth.compression_``, whose
     merged cells are expanded uniformly, as sampling does); synthesizers without
-    a graphical model get only ``synthetic_matches``.
+    a graphical model get only the ``synthetic_*`` statistics.
     """
     out: dict[str, float] = {}
     model = getattr(synth, "model_", None)

@@ -28,7 +28,7 @@ def measure(domain, joint, cliques, sigma, rng=None):
 
 
 def objective(domain, joint, measurements) -> float:
-    return sum(float(np.sum((marginal(domain, joint, m.clique).ravel() - m.values) ** 2)) / (2 * m.sigma**2)
+    return sum(float(np.sum((marginal(domain, joint, m.clique).ravel() - m.values) ** 2 / (2 * np.square(m.sigma))))
                for m in measurements)
 
 
@@ -42,8 +42,9 @@ def brute_force_optimum(domain: Domain, measurements, total: float) -> float:
         basis = np.eye(n).reshape(tuple(domain.sizes) + (n,))
         a = basis.sum(axis=tuple(i for i, x in enumerate(domain.names) if x not in cl))
         a = a.transpose([domain.canonical(cl).index(x) for x in cl] + [len(cl)]).reshape(-1, n)
-        rows.append(a / m.sigma)
-        rhs.append(m.values / m.sigma)
+        sigma = np.broadcast_to(m.sigma, m.values.shape)
+        rows.append(a / sigma[:, None])
+        rhs.append(m.values / sigma)
     big = 1e5
     rows.append(np.full((1, n), big))
     rhs.append(np.array([big * total]))
@@ -91,6 +92,25 @@ def test_noisy_objective_matches_brute_force_optimum(seed, cliques):
         assert model.objective == pytest.approx(own, rel=1e-12)
         assert model.objective <= best + 1e-4 * max(1.0, best), (solver, model.objective, best)
         assert model.objective >= best - 1e-4 * max(1.0, best)  # brute force is a true optimum
+
+
+@pytest.mark.parametrize("solver", ["dual", "mirror"])
+def test_per_cell_noise_scales_match_brute_force_optimum(solver):
+    """A measurement may carry one sigma per cell (e.g. a merged cell of k noisy cells)."""
+    rng = np.random.default_rng(5)
+    joint = true_joint(rng, DOM, n=500.0)
+    meas = []
+    for cl in TREE + [(a,) for a in DOM.names]:
+        m = marginal(DOM, joint, cl).ravel()
+        sigma = rng.uniform(2.0, 20.0, m.size)
+        meas.append(Measurement(cl, m + rng.normal(0.0, sigma), sigma))
+    total = estimate_total(meas)
+    var = [float(np.sum(m.sigma**2)) for m in meas]
+    assert total == pytest.approx(max(1.0, sum(m.values.sum() / v for m, v in zip(meas, var)) / sum(1 / v for v in var)))
+    best = brute_force_optimum(DOM, meas, total)
+    model = estimate(DOM, meas, solver=solver, tol=1e-10, max_iters=20000)
+    assert model.objective == pytest.approx(objective(DOM, model.project(DOM.names), meas), rel=1e-9)
+    assert abs(model.objective - best) <= 1e-4 * max(1.0, best)
 
 
 def test_default_tolerances_reach_the_optimum_closely():

@@ -65,23 +65,31 @@ class Measurement:
 
     ``values`` holds the marginal counts over ``clique`` (in the clique's own
     attribute order, C order, flat or shaped); ``sigma`` is the noise's standard
-    deviation in counts. The engine only post-processes measurements.
+    deviation in counts: one number, or one per value (e.g. a cell that sums k
+    noisy cells has sigma * sqrt(k)). The engine only post-processes measurements.
     """
 
     clique: tuple[str, ...]
     values: np.ndarray
-    sigma: float
+    sigma: float | np.ndarray
 
-    def __init__(self, clique: Sequence[str], values: np.ndarray, sigma: float) -> None:
+    def __init__(self, clique: Sequence[str], values: np.ndarray, sigma: float | np.ndarray) -> None:
         clique = (clique,) if isinstance(clique, str) else tuple(clique)
         if len(set(clique)) != len(clique):
             raise ValueError(f"Measurement: clique {clique} repeats an attribute")
         values = np.array(values, dtype=np.float64).ravel()
         if not np.all(np.isfinite(values)):
             raise ValueError(f"Measurement on {clique}: values must be finite")
-        sigma = float(sigma)
-        if not (sigma > 0 and math.isfinite(sigma)):
-            raise ValueError(f"Measurement on {clique}: sigma must be > 0 and finite, got {sigma}")
+        if np.ndim(sigma) == 0:
+            sigma = float(sigma)
+            ok = sigma > 0 and math.isfinite(sigma)
+        else:
+            sigma = np.array(sigma, dtype=np.float64).ravel()
+            ok = sigma.size == values.size and bool(np.all(sigma > 0) and np.all(np.isfinite(sigma)))
+            sigma.flags.writeable = False
+        if not ok:
+            raise ValueError(f"Measurement on {clique}: sigma must be > 0 and finite, one number or one per "
+                             f"value, got {sigma}")
         values.flags.writeable = False
         object.__setattr__(self, "clique", clique)
         object.__setattr__(self, "values", values)

@@ -48,6 +48,11 @@ def _slices(index_shape: tuple[int, ...], clique_shape: tuple[int, ...]) -> np.n
     return np.broadcast_to(np.arange(n).reshape(index_shape), clique_shape).ravel()
 
 
+def _cells(objective: Objective, k: int) -> np.ndarray:
+    """Term ``k``'s precision for each of its cells, flat."""
+    return np.broadcast_to(objective.weight[k], objective.target[k].shape).ravel()
+
+
 def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], total: float,
                tol: float, max_iters: int) -> tuple[list[np.ndarray], int]:
     """Optimal clique marginals (counts) and the number of L-BFGS iterations.
@@ -60,7 +65,7 @@ def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], tota
     n = len(tree.cliques)
     start = np.cumsum([0] + [int(np.prod(s)) for s in bp.shapes])
     y = np.concatenate([objective.target[own[c]].ravel() for c in range(n)])
-    w = np.concatenate([np.full(start[c + 1] - start[c], objective.weight[own[c]]) for c in range(n)])
+    w = np.concatenate([_cells(objective, own[c]) for c in range(n)])
     rows, cols, vals = [], [], []
     n_rows = 0
 
@@ -81,7 +86,7 @@ def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], tota
         n_rows += objective.target[k].size
     sub = slice(first_sub, n_rows)
     y_sub = np.concatenate([objective.target[k].ravel() for k in subsets]) if subsets else np.zeros(0)
-    w_sub = np.concatenate([np.full(objective.target[k].size, objective.weight[k]) for k in subsets]) \
+    w_sub = np.concatenate([_cells(objective, k) for k in subsets]) \
         if subsets else np.zeros(0)
     add((1,) * len(bp.shapes[tree.order[0]]), tree.order[0], 1.0, n_rows)   # the root's total
     n_rows += 1

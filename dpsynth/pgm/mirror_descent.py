@@ -55,7 +55,7 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
     xt = zt
     fx = objective.value(xt)
     best = [fx]
-    step = 1.0 / max(objective.weight) / total  # a safe start; backtracking adapts it
+    step = 1.0 / max(float(np.max(w)) for w in objective.weight) / total  # a safe start; backtracking adapts it
     a_prev = l_prev = None
     it = 0
     while it < max_iters:

@@ -34,7 +34,7 @@ def estimate_total(measurements: Sequence[Measurement]) -> float:
     their noisy vectors averaged with weights ``1 / (sigma^2 * cells)``
     (each sum's noise variance); at least 1."""
     sums = np.array([m.values.sum() for m in measurements])
-    var = np.array([m.sigma**2 * m.values.size for m in measurements])
+    var = np.array([float(np.sum(np.broadcast_to(np.square(m.sigma), m.values.shape))) for m in measurements])
     if sums.size == 0:
         return 1.0
     return max(1.0, float(np.sum(sums / var) / np.sum(1.0 / var)))
@@ -57,14 +57,17 @@ class Objective:
                 raise ValueError(
                     f"measurement on {m.clique} has {m.values.size} values; its marginal has "
                     f"{domain.size(cl)} cells (sizes {domain.shape(m.clique)})")
-            y = m.values.reshape(domain.shape(m.clique)).transpose([m.clique.index(a) for a in cl])
-            w = 1.0 / m.sigma**2
+            axes = [m.clique.index(a) for a in cl]
+            y = m.values.reshape(domain.shape(m.clique)).transpose(axes)
+            w = 1.0 / np.square(m.sigma)
+            if np.ndim(w):  # one noise scale per cell: laid out like y
+                w = w.reshape(domain.shape(m.clique)).transpose(axes)
             acc = merged.setdefault(cl, [0.0, 0.0, 0.0])
-            acc[0] += w
+            acc[0] = acc[0] + w
             acc[1] = acc[1] + w * y
-            acc[2] += 0.5 * w * vdot(y, y)
+            acc[2] += 0.5 * vdot(w * y, y)
         self.cliques: list[tuple[str, ...]] = list(merged)
-        self.weight: list[float] = []
+        self.weight: list[float | np.ndarray] = []  # precision: one number, or per cell laid out like target
         self.target: list[np.ndarray] = []
         self.home: list[int] = []
         self.axes: list[tuple[int, ...]] = []
@@ -75,8 +78,9 @@ class Objective:
                 raise ValueError(f"no junction-tree clique holds measured clique {cl}")
             hc = tree.cliques[home]
             mean = wy / w
-            self.constant += half_sq - 0.5 * w * vdot(mean, mean)
-            self.weight.append(w)
+            self.constant += half_sq - 0.5 * vdot(w * mean, mean)
+            layout = [domain.sizes[domain.index(a)] if a in cl else 1 for a in hc]
+            self.weight.append(w.reshape(layout) if np.ndim(w) else w)
             self.target.append(mean.reshape([domain.sizes[domain.index(a)] if a in cl else 1 for a in hc]))
             self.home.append(home)
             self.axes.append(tuple(i for i, a in enumerate(hc) if a not in cl))
@@ -94,7 +98,7 @@ class Objective:
         v = self.constant
         for mu, y, w in zip(marginals, self.target, self.weight):
             d = mu - y
-            v += 0.5 * w * vdot(d, d)
+            v += 0.5 * vdot(w * d, d)
         return v
 
     def value_and_grad(self, marginals: Sequence[np.ndarray]) -> tuple[float, list[np.ndarray]]:
@@ -103,7 +107,7 @@ class Objective:
         grads = []
         for mu, y, w in zip(marginals, self.target, self.weight):
             d = mu - y
-            v += 0.5 * w * vdot(d, d)
+            v += 0.5 * vdot(w * d, d)
             grads.append(w * d)
         return v, grads
 

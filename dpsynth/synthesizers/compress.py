@@ -59,7 +59,9 @@ class Compression:
         if not self._merged(attr):
             return m
         values = np.append(m.values[keep], m.values[~keep].sum())
-        return Measurement(m.clique, values, m.sigma)
+        sigma = np.full(values.size, float(m.sigma))
+        sigma[-1] *= np.sqrt((~keep).sum())
+        return Measurement(m.clique, values, sigma)
 
     def expand_codes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Map compressed codes back to original values; merged cells uniformly."""

@@ -32,10 +32,12 @@ def objective(domain, joint, measurements) -> float:
                for m in measurements)
 
 
-def brute_force_optimum(domain: Domain, measurements, total: float) -> float:
+def brute_force_optimum(domain: Domain, measurements, total: float, impossible=None) -> float:
     """min over joint counts p >= 0, sum p = total, by bounded least squares
-    (the equality as a heavily weighted row)."""
+    (the equality as a heavily weighted row); ``impossible`` (a boolean joint
+    array) fixes those cells at 0 by removing their columns."""
     n = domain.size()
+    free = np.ones(n, dtype=bool) if impossible is None else ~impossible.ravel()
     rows, rhs = [], []
     for m in measurements:
         cl = m.clique
@@ -48,8 +50,10 @@ def brute_force_optimum(domain: Domain, measurements, total: float) -> float:
     big = 1e5
     rows.append(np.full((1, n), big))
     rhs.append(np.array([big * total]))
-    res = lsq_linear(np.vstack(rows), np.concatenate(rhs), bounds=(0, np.inf), method="bvls", tol=1e-13)
-    joint = res.x.reshape(domain.sizes) * (total / res.x.sum())
+    res = lsq_linear(np.vstack(rows)[:, free], np.concatenate(rhs), bounds=(0, np.inf), method="bvls", tol=1e-13)
+    x = np.zeros(n)
+    x[free] = res.x
+    joint = x.reshape(domain.sizes) * (total / x.sum())
     return objective(domain, joint, measurements)
 
 
@@ -180,3 +184,67 @@ def test_input_errors_name_the_problem():
 def test_no_measurements_gives_the_uniform_model():
     model = estimate(DOM, [], total=240.0)
     np.testing.assert_allclose(model.project(("b", "d")), np.full((2, 3), 40.0))
+
+
+# -- structural zeros -------------------------------------------------------------------
+ZEROS = [(("b", "a"), np.array([[True, False, False], [False, False, True]])),   # b=0&a=0, b=1&a=2
+         (("c", "b"), np.array([[False, False], [False, False], [False, False], [True, False]])),
+         (("a", "d"), np.array([[False, False, True], [False] * 3, [False] * 3]))]  # not measured together
+
+
+def impossible_joint(domain, zeros):
+    """Boolean joint array: True where some zero holds."""
+    out = np.zeros(domain.sizes, dtype=bool)
+    for attrs, mask in zeros:
+        canon = domain.canonical(attrs)
+        laid = mask.transpose([attrs.index(a) for a in canon])
+        out |= laid.reshape([domain.sizes[i] if a in canon else 1 for i, a in enumerate(domain.names)])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("cliques,solver", [(TREE, "dual"), (TREE, "mirror"), (CYCLE, "mirror")])
+def test_structural_zeros_get_probability_zero_at_the_restricted_optimum(seed, cliques, solver):
+    rng = np.random.default_rng(40 + seed)
+    impossible = impossible_joint(DOM, ZEROS)
+    joint = np.where(impossible, 0.0, true_joint(rng, DOM, n=500.0))
+    meas = measure(DOM, joint, cliques + [(a,) for a in DOM.names], sigma=8.0, rng=rng)
+    total = estimate_total(meas)
+    zeros = ZEROS[:2] if solver == "dual" else ZEROS   # a zero on an unmeasured set needs mirror descent
+    impossible = impossible_joint(DOM, zeros)
+    best = brute_force_optimum(DOM, meas, total, impossible)
+    model = estimate(DOM, meas, solver=solver, tol=1e-10 if solver == "dual" else 1e-8, zeros=zeros)
+    full = model.project(DOM.names)
+    assert np.all(full[impossible] == 0.0)                       # exactly, not approximately
+    for attrs, mask in zeros:
+        assert np.all(model.project(attrs)[mask] == 0.0)
+    assert model.objective == pytest.approx(objective(DOM, full, meas), rel=1e-9)
+    assert abs(model.objective - best) <= 1e-4 * max(1.0, best), (solver, model.objective, best)
+    # the unrestricted optimum is lower: the zeros bind
+    assert estimate(DOM, meas, solver=solver).objective < best - 1e-3
+    for method in ("round", "sample"):
+        rows = model.sample(5000, rng=2, method=method)
+        assert not impossible[tuple(rows.T.astype(np.intp))].any()
+
+
+def test_zero_cliques_join_the_tree_and_warm_starts_keep_them():
+    rng = np.random.default_rng(8)
+    joint = true_joint(rng, DOM, 600.0)
+    first = measure(DOM, joint, [(a,) for a in DOM.names], 5.0, rng)
+    previous = estimate(DOM, first, solver="mirror")                 # no zeros: every cell positive
+    assert all(np.all(np.isfinite(p)) for p in previous.potentials)
+    model = estimate(DOM, first + measure(DOM, joint, [("a", "b")], 5.0, rng), warm_start=previous, zeros=ZEROS)
+    assert any(set(z) <= set(c) for c in model.junction_tree.cliques for z in ("ad", "bc"))
+    assert np.all(model.project(DOM.names)[impossible_joint(DOM, ZEROS)] == 0.0)
+    uniform = estimate(DOM, [], total=10.0, zeros=ZEROS)
+    possible = ~impossible_joint(DOM, ZEROS)
+    np.testing.assert_allclose(uniform.project(DOM.names)[possible], 10.0 / possible.sum())
+
+
+def test_zero_input_errors():
+    with pytest.raises(ValueError, match="shape"):
+        estimate(DOM, [], zeros=[(("a", "b"), np.zeros((2, 3), dtype=bool))])
+    with pytest.raises(ValueError, match="'zz'"):
+        estimate(DOM, [], zeros=[(("a", "zz"), np.zeros((3, 2), dtype=bool))])
+    with pytest.raises(ValueError, match="rule out every cell"):
+        estimate(DOM, [], zeros=[(("b",), np.ones(2, dtype=bool))])

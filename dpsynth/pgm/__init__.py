@@ -19,14 +19,17 @@ Interface
     ``clique``, ``clique_cells``, ``total_cells``, ``max_cells``) naming the
     largest clique. AIM uses it to keep candidates feasible.
 ``estimate(domain, measurements, total=None, warm_start=None, max_cells=10**7,
-*, solver="auto", tol=None, max_iters=None) -> GraphicalModel``
+*, solver="auto", tol=None, max_iters=None, zeros=()) -> GraphicalModel``
     Private-PGM: minimises ``sum_i ||mu(C_i) - y_i||^2 / (2 sigma_i^2)`` over the
     marginal polytope scaled to ``total`` (estimated from the measurements,
     weighted by their noise, when None: :func:`estimate_total`) and returns
     the maximum-entropy model with the optimal marginals. Exact dual solver
     when every junction-tree clique is measured (MST), accelerated mirror
     descent otherwise (warm-startable from a previous model). Stops on the
-    objective's relative change.
+    objective's relative change. ``zeros``: structural zeros, ``(attrs,
+    mask)`` pairs (``mask`` boolean over ``attrs`` in the order given, True on
+    impossible cells); each ``attrs`` joins the junction tree as a clique and
+    the model gives those cells probability exactly 0 (log-potential -inf).
 ``GraphicalModel``
     ``project(attrs) -> ndarray`` marginal counts, one axis per attribute in
     the order given (any attribute set; variable elimination when no clique
@@ -35,7 +38,7 @@ Interface
     sampling; ``"round"`` stratifies draws so counts match the model up to
     rounding, ``"sample"`` is i.i.d.); ``total``; ``cliques`` (measured
     attribute sets); ``junction_tree``; ``objective`` (the fitted value);
-    ``potentials`` / ``marginals`` per junction-tree clique.
+    ``potentials`` / ``marginals`` per junction-tree clique; ``zeros``.
 
 Lower-level pieces: :class:`Factor` (log-space labelled arrays),
 :func:`build_junction_tree`, :class:`BeliefPropagation`,

@@ -22,7 +22,7 @@ take this path.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -54,8 +54,14 @@ def _cells(objective: Objective, k: int) -> np.ndarray:
 
 
 def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], total: float,
-               tol: float, max_iters: int) -> tuple[list[np.ndarray], int]:
+               tol: float, max_iters: int, zeros: Sequence[np.ndarray | None] | None = None
+               ) -> tuple[list[np.ndarray], int]:
     """Optimal clique marginals (counts) and the number of L-BFGS iterations.
+
+    ``zeros``: per clique, a boolean array of structural-zero cells (or None).
+    Those cells are fixed at ``mu = 0`` (not variables of the programme): the
+    inner minimisation sets them to 0 whatever the multipliers, which is the
+    exact dual of the programme restricted to the other cells.
 
     All clique cells are laid end to end in one vector and every constraint is
     a row of one sparse matrix ``A`` (+1/-1 on the cells it sums), so one dual
@@ -66,6 +72,8 @@ def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], tota
     start = np.cumsum([0] + [int(np.prod(s)) for s in bp.shapes])
     y = np.concatenate([objective.target[own[c]].ravel() for c in range(n)])
     w = np.concatenate([_cells(objective, own[c]) for c in range(n)])
+    free = np.concatenate([np.ones(int(np.prod(bp.shapes[c])), dtype=bool) if zeros is None or zeros[c] is None
+                           else ~zeros[c].ravel() for c in range(n)])
     rows, cols, vals = [], [], []
     n_rows = 0
 
@@ -96,7 +104,7 @@ def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], tota
 
     def negdual(v: np.ndarray) -> tuple[float, np.ndarray]:
         h = at @ v
-        mu = np.maximum(y - h / w, 0.0)
+        mu = np.where(free, np.maximum(y - h / w, 0.0), 0.0)
         d = mu - y
         kappa = v[sub]
         nu = np.maximum(y_sub + kappa / w_sub, 0.0)
@@ -109,7 +117,7 @@ def solve_dual(bp: BeliefPropagation, objective: Objective, own: list[int], tota
         return -value, -grad
 
     v, iterations = lbfgs(negdual, np.zeros(n_rows), tol, max_iters)
-    mu = np.maximum(y - (at @ v) / w, 0.0)
+    mu = np.where(free, np.maximum(y - (at @ v) / w, 0.0), 0.0)
     return [mu[start[c]:start[c + 1]].reshape(bp.shapes[c]) for c in range(n)], iterations
 
 

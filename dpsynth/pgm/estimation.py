@@ -15,6 +15,13 @@ model with the optimal marginals. Two solvers, the same optimum:
 
 Both stop on the objective (relative change below ``tol``), not after a fixed
 number of iterations.
+
+Structural zeros (``zeros``: cells known to be impossible) are kept out of the
+model's support: each zero's attribute set becomes a junction-tree clique, and
+its cells are held at log-potential ``-inf`` by mirror descent (masked after
+every factorisation, warm starts included) and at marginal 0 by the dual
+solver (those cells are not variables of its quadratic programme). The result
+is the optimum over distributions giving the zero cells probability exactly 0.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from dpsynth.pgm.domain import Domain, Measurement
 from dpsynth.pgm.dual import own_terms, solve_dual
 from dpsynth.pgm.inference import BeliefPropagation
 from dpsynth.pgm.junction_tree import DEFAULT_MAX_CELLS, JunctionTree, build_junction_tree
-from dpsynth.pgm.mirror_descent import solve_mirror_descent
+from dpsynth.pgm.mirror_descent import apply_zeros, solve_mirror_descent
 from dpsynth.pgm.model import GraphicalModel
 from dpsynth.pgm.objective import Objective, estimate_total
 
@@ -34,6 +41,32 @@ SOLVERS = ("auto", "dual", "mirror")
 DEFAULT_TOL = {"dual": 1e-10, "mirror": 1e-6}
 DEFAULT_MAX_ITERS = {"dual": 10_000, "mirror": 10_000}
 WARM_START_FLOOR = 1e-9   # share of uniform mixed into a warm start: no cell starts at zero
+
+
+Zeros = Sequence[tuple[Sequence[str], np.ndarray]]
+
+
+def zero_masks(domain: Domain, tree: JunctionTree, zeros: Zeros) -> list[np.ndarray | None]:
+    """Per junction-tree clique, a boolean array of its impossible cells (None
+    where it has none): each zero ``(attrs, mask)`` -- ``mask`` shaped over
+    ``attrs`` in the order given, True on impossible cells -- is laid out on the
+    axes of the smallest clique holding ``attrs`` (true for every value of the
+    clique's other attributes)."""
+    out: list[np.ndarray | None] = [None] * len(tree.cliques)
+    for attrs, mask in zeros:
+        attrs = tuple(attrs)
+        canon = domain.canonical(attrs)
+        mask = np.asarray(mask, dtype=bool)
+        if len(canon) != len(attrs) or mask.shape != domain.shape(attrs):
+            raise ValueError(f"zero on {attrs}: needs distinct attributes and a boolean mask of shape "
+                             f"{domain.shape(attrs)}, got shape {mask.shape}")
+        home = tree.containing(canon)
+        clique = tree.cliques[home]
+        laid = mask.transpose([attrs.index(a) for a in canon]).reshape(
+            [domain.sizes[domain.index(a)] if a in canon else 1 for a in clique])
+        laid = np.broadcast_to(laid, domain.shape(clique))
+        out[home] = laid.copy() if out[home] is None else out[home] | laid
+    return out
 
 
 def _warm_potentials(previous: GraphicalModel, domain: Domain, tree: JunctionTree,
@@ -51,8 +84,8 @@ def _warm_potentials(previous: GraphicalModel, domain: Domain, tree: JunctionTre
 
 def estimate(domain: Domain, measurements: Sequence[Measurement], total: float | None = None,
              warm_start: GraphicalModel | None = None, max_cells: int = DEFAULT_MAX_CELLS, *,
-             solver: str = "auto", tol: float | None = None, max_iters: int | None = None
-             ) -> GraphicalModel:
+             solver: str = "auto", tol: float | None = None, max_iters: int | None = None,
+             zeros: Zeros = ()) -> GraphicalModel:
     """Fit a graphical model to noisy marginal measurements.
 
     ``total``: the number of records the model describes (counts); when None it
@@ -74,8 +107,12 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
     total = estimate_total(measurements) if total is None else float(total)
     if not total > 0:
         raise ValueError(f"estimate: total must be > 0, got {total}")
-    tree = build_junction_tree(domain, [m.clique for m in measurements], max_cells)
+    zeros = [(tuple(attrs), mask) for attrs, mask in zeros]
+    tree = build_junction_tree(domain, [m.clique for m in measurements] + [a for a, _ in zeros], max_cells)
     bp = BeliefPropagation(domain, tree)
+    masks = zero_masks(domain, tree, zeros)
+    if zeros and not np.isfinite(bp.calibrate(apply_zeros([np.zeros(s) for s in bp.shapes], masks), 1.0)[2]):
+        raise ValueError("estimate: the structural zeros rule out every cell of the domain")
     objective = Objective(domain, tree, measurements)
     own = own_terms(objective, len(tree.cliques))
     if solver == "auto":
@@ -85,14 +122,16 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
     tol = DEFAULT_TOL[solver] if tol is None else float(tol)
     max_iters = DEFAULT_MAX_ITERS[solver] if max_iters is None else int(max_iters)
     if solver == "dual":
-        marginals, iterations = solve_dual(bp, objective, own, total, tol, max_iters)
+        marginals, iterations = solve_dual(bp, objective, own, total, tol, max_iters, masks)
     else:
         if warm_start is not None:
             theta = _warm_potentials(warm_start, domain, tree, bp, total)
         else:
             theta = [np.zeros(shape) for shape in bp.shapes]
-        marginals, iterations = solve_mirror_descent(bp, objective, theta, total, tol, max_iters)
-    model = GraphicalModel(domain, tree, bp.factorize(marginals), total, cliques=objective.cliques,
-                           iterations=iterations, solver=solver)
+        theta = apply_zeros(theta, masks)
+        marginals, iterations = solve_mirror_descent(bp, objective, theta, total, tol, max_iters, masks)
+    model = GraphicalModel(domain, tree, apply_zeros(bp.factorize(marginals), masks), total,
+                           cliques=objective.cliques, iterations=iterations, solver=solver,
+                           zeros=zeros)
     model.objective = objective.value(objective.project(model.marginals))
     return model

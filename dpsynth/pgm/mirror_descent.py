@@ -38,15 +38,25 @@ GROWTH = 1.2
 TINY = 1e-300     # floor on restart marginals, so no cell's log-potential is -inf
 
 
+def apply_zeros(theta: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """The log-potentials with every structural-zero cell (``masks``: per clique,
+    a boolean array or None) at ``-inf``."""
+    return [t if m is None else np.where(m, -np.inf, t) for t, m in zip(theta, masks)]
+
+
 def _mix(a: float, x: Sequence[np.ndarray], z: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [(1.0 - a) * xi + a * zi for xi, zi in zip(x, z)]
 
 
 def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: list[np.ndarray],
-                         total: float, tol: float, max_iters: int, window: int = 20
+                         total: float, tol: float, max_iters: int,
+                         zeros: Sequence[np.ndarray | None] | None = None, window: int = 20
                          ) -> tuple[list[np.ndarray], int]:
     """Clique marginals (counts) approximately minimising ``objective`` from the
-    starting log-potentials ``theta``, and the number of iterations run."""
+    starting log-potentials ``theta``, and the number of iterations run.
+    ``zeros``: per clique, a boolean array of structural-zero cells (or None);
+    ``theta`` must already be ``-inf`` there, and restarts keep them so (the
+    gradient steps do by themselves: ``-inf - eta * g`` stays ``-inf``)."""
     z, _, log_z = bp.calibrate(theta, total)
     if not objective.cliques:
         return z, 0
@@ -78,6 +88,8 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
         if fx_new > fx:
             # restart the momentum from x: the model whose marginals are x
             theta = bp.factorize([np.maximum(c, TINY * total) for c in x])
+            if zeros is not None:
+                theta = apply_zeros(theta, zeros)
             z, _, log_z = bp.calibrate(theta, total)
             zt = xt = objective.project(z)
             x = z

@@ -21,12 +21,15 @@ class GraphicalModel:
     calibrated clique marginals, counts), ``total`` (records), ``cliques`` (the
     measured attribute sets it was fitted to, in domain order), ``objective``
     (the estimation objective at this model, or None), ``iterations`` and
-    ``solver`` (how it was fitted).
+    ``solver`` (how it was fitted), ``zeros`` (the structural zeros it was
+    fitted with, ``(attrs, mask)`` pairs; their cells have log-potential
+    ``-inf``, so probability exactly 0).
     """
 
     def __init__(self, domain: Domain, junction_tree: JunctionTree, potentials: Sequence[np.ndarray],
                  total: float, cliques: Sequence[tuple[str, ...]] = (), objective: float | None = None,
-                 iterations: int = 0, solver: str = "") -> None:
+                 iterations: int = 0, solver: str = "",
+                 zeros: Sequence[tuple[tuple[str, ...], np.ndarray]] = ()) -> None:
         self.domain = domain
         self.junction_tree = junction_tree
         self.potentials = list(potentials)
@@ -35,6 +38,7 @@ class GraphicalModel:
         self.objective = objective
         self.iterations = iterations
         self.solver = solver
+        self.zeros = tuple(zeros)
         self.bp = BeliefPropagation(domain, junction_tree)
         self.marginals, self._conditionals, _ = self.bp.calibrate(self.potentials, self.total)
 

@@ -189,6 +189,36 @@ class Column:
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def zero_spec(self, spec: Any) -> Any:
+        """The normalised JSON form of this column's part of a structural zero
+        (InputError naming the column when malformed); works before learning."""
+        raise NotImplementedError
+
+    def zero_cells(self, spec: Any) -> np.ndarray:
+        """Boolean mask over the column's cells (``size``): the cells all of whose
+        values the (normalised) zero spec names as impossible."""
+        raise NotImplementedError
+
+    def _range_cells(self, spec: Mapping[str, Any], to_number: Any, first: np.ndarray, last: np.ndarray
+                     ) -> np.ndarray:
+        """Cells whose smallest value ``first`` and largest value ``last`` both lie
+        in the spec's inclusive ``min``..``max`` (an open side when absent)."""
+        lo = to_number(spec["min"], "min") if "min" in spec else -np.inf
+        hi = to_number(spec["max"], "max") if "max" in spec else np.inf
+        out = np.zeros(self.size, dtype=bool)
+        out[:self.n_values] = (first >= lo) & (last <= hi)
+        return out
+
+    def _range_spec(self, spec: Any, to_number: Any) -> dict[str, Any]:
+        if not isinstance(spec, Mapping) or not spec or set(spec) - {"min", "max"}:
+            raise InputError(f"structural zero on column {self.name!r}: a {self.kind} column takes a range "
+                             f"{{\"min\": ..., \"max\": ...}} (one or both), got {spec!r}")
+        bounds = {k: to_number(spec[k], k) for k in ("min", "max") if k in spec}
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            raise InputError(f"structural zero on column {self.name!r}: min {spec['min']!r} is above "
+                             f"max {spec['max']!r}")
+        return {k: spec[k] for k in ("min", "max") if k in spec}
+
     def _encode_present(self, values: pd.Series) -> np.ndarray:
         raise NotImplementedError
 
@@ -307,6 +337,41 @@ class Categorical(Column):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out["missing"] = self.missing
+        return out
+
+    def zero_spec(self, spec: Any) -> list:
+        if not isinstance(spec, (list, tuple)) or not spec:
+            raise InputError(f"structural zero on column {self.name!r}: a categorical column takes a non-empty "
+                             f"list of its values (null for the missing cell), got {spec!r}")
+        values = [_plain(v) for v in spec]
+        for v in values:
+            if v is not None and not isinstance(v, (str, int, float, bool)):
+                raise InputError(f"structural zero on column {self.name!r}: {v!r} is not a category value")
+            if v is None and not self.missing:
+                raise InputError(f"structural zero on column {self.name!r}: null names the missing cell, but "
+                                 f"the column says \"missing\": false")
+            if v is not None and self.learned and not any(self._same(v, c) for c in self._labels()):
+                raise InputError(f"structural zero on column {self.name!r}: {v!r} is not one of its categories "
+                                 f"{_show(self._labels())}; fix the value or the categories")
+        return values
+
+    def _labels(self) -> list:
+        return list(self.categories) + ([self.other] if self.other is not None else [])
+
+    @staticmethod
+    def _same(a: Any, b: Any) -> bool:
+        return (type(a) is str) == (type(b) is str) and a == b
+
+    def zero_cells(self, spec: list) -> np.ndarray:
+        """Learned categories: a value not among them (it would fall into ``other``,
+        shared with possible values) marks no cell."""
+        out = np.zeros(self.size, dtype=bool)
+        labels = self._labels()
+        for v in spec:
+            if v is None:
+                out[-1] = True
+            else:
+                out[:len(labels)] |= np.array([self._same(v, c) for c in labels], dtype=bool)
         return out
 
     def _encode_present(self, values: pd.Series) -> np.ndarray:
@@ -463,6 +528,14 @@ class Numeric(Column):
             out.update(lower=self.lower, upper=self.upper, bins=self.bins)
         out.update(integer=self.integer, missing=self.missing)
         return out
+
+    def zero_spec(self, spec: Any) -> dict[str, Any]:
+        return self._range_spec(spec, lambda v, key: _finite(self.name, f"structural zero {key}", v))
+
+    def zero_cells(self, spec: Mapping[str, Any]) -> np.ndarray:
+        """Bins lying entirely in the range (integer columns: every whole number of the bin)."""
+        first, last = self._int_ranges() if self.integer else (self._edges[:-1], self._edges[1:])
+        return self._range_cells(spec, lambda v, key: v, first, last)
 
     def _int_ranges(self) -> tuple[np.ndarray, np.ndarray]:
         """Smallest and largest whole number of each bin (inclusive)."""
@@ -628,6 +701,15 @@ class Datetime(Column):
     def _iso(ns: int) -> str:
         return pd.Timestamp(ns, unit="ns").isoformat()
 
+    def zero_spec(self, spec: Any) -> dict[str, Any]:
+        return self._range_spec(spec, lambda v, key: self._wall_ns(v, f"structural zero {key}"))
+
+    def zero_cells(self, spec: Mapping[str, Any]) -> np.ndarray:
+        """Bins whose every time on the resolution grid lies in the range."""
+        jlo, jhi = self._grid_ranges()
+        start = int(self._edges[0])
+        return self._range_cells(spec, self._wall_ns, start + jlo * self._step, start + jhi * self._step)
+
     def _grid_ranges(self) -> tuple[np.ndarray, np.ndarray]:
         """First and last grid index j (time = lower + j * step) of each bin, inclusive."""
         lo = self._edges[0]
@@ -688,7 +770,8 @@ class Schema:
     while it is non-empty, ``sizes``, ``encode`` and ``decode`` raise InputError.
     """
 
-    def __init__(self, columns: Sequence[Column], drafted_from_data: bool = False):
+    def __init__(self, columns: Sequence[Column], drafted_from_data: bool = False,
+                 structural_zeros: Sequence[Mapping[str, Any]] = ()):
         columns = tuple(columns)
         if not columns:
             raise InputError("the schema has no columns; list at least one under \"columns\"")
@@ -702,6 +785,49 @@ class Schema:
         #: Columns whose categories or bin edges say "learn" (see :func:`dpsynth.preprocess.learn_domain`).
         self.learnable: tuple[str, ...] = tuple(c.name for c in columns if not c.learned)
         self._sizes = None if self.learnable else tuple(c.size for c in columns)
+        #: Impossible combinations: per zero, ``{column: spec}`` in column order (docs/schema.md).
+        self.structural_zeros: tuple[dict[str, Any], ...] = self._parse_zeros(structural_zeros)
+
+    def _parse_zeros(self, zeros: Any) -> tuple[dict[str, Any], ...]:
+        if not isinstance(zeros, (list, tuple)):
+            raise InputError(f"\"structural_zeros\" must be a list of objects mapping columns to impossible "
+                             f"values, got {zeros!r}")
+        out = []
+        for i, zero in enumerate(zeros):
+            if not isinstance(zero, Mapping) or not zero:
+                raise InputError(f"structural_zeros[{i}]: each zero is a non-empty object mapping columns to "
+                                 f"their impossible values, got {zero!r}")
+            unknown = [c for c in zero if c not in self.names]
+            if unknown:
+                raise InputError(f"structural_zeros[{i}]: column(s) {_show(unknown)} are not in the schema; "
+                                 f"use columns of {_show(self.names, 8)}")
+            spec = {c.name: c.zero_spec(zero[c.name]) for c in self.columns if c.name in zero}
+            if all(self[c].learned for c in spec):
+                for c, v in spec.items():
+                    if not self[c].zero_cells(v).any():
+                        raise InputError(f"structural_zeros[{i}]: on column {c!r}, {v!r} covers no whole cell "
+                                         f"(a cell is impossible only if all its values are); widen the range")
+                if all(self[c].zero_cells(v)[:self[c].size].all() for c, v in spec.items()):
+                    raise InputError(f"structural_zeros[{i}] rules out every row; a zero must leave some "
+                                     f"combination possible")
+            out.append(spec)
+        return tuple(out)
+
+    def zero_masks(self) -> list[tuple[tuple[str, ...], np.ndarray]]:
+        """The structural zeros as ``(columns, mask)``: ``mask`` is boolean over the
+        cells of ``columns`` (schema order), True on impossible combinations.
+        Zeros that mark no cell (a value that did not survive category learning)
+        are left out."""
+        self._require_learned()
+        out = []
+        for spec in self.structural_zeros:
+            cells = [self[c].zero_cells(v) for c, v in spec.items()]
+            mask = cells[0]
+            for more in cells[1:]:
+                mask = np.logical_and.outer(mask, more)
+            if mask.any():
+                out.append((tuple(spec), mask))
+        return out
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -727,10 +853,10 @@ class Schema:
             source = _load_json(source)
         if not isinstance(source, Mapping):
             raise InputError(f"{where}: a schema is a JSON object with \"version\" and \"columns\"")
-        unknown = sorted(set(source) - {"version", "drafted_from_data", "columns"})
+        unknown = sorted(set(source) - {"version", "drafted_from_data", "columns", "structural_zeros"})
         if unknown:
             raise InputError(f"{where}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: version, drafted_from_data, columns")
+                             f"allowed: version, drafted_from_data, columns, structural_zeros")
         version = source.get("version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise InputError(f"{where}: schema version {version!r} is not supported (this dpsynth reads "
@@ -749,7 +875,7 @@ class Schema:
             if kind not in _KINDS:
                 raise InputError(f"column {name!r}: unknown kind {kind!r}; use one of {', '.join(_KINDS)}")
             columns.append(_KINDS[kind].from_dict(str(name), spec))
-        return cls(columns, drafted_from_data=drafted)
+        return cls(columns, drafted_from_data=drafted, structural_zeros=source.get("structural_zeros", ()))
 
     @classmethod
     def from_pgm_domain(cls, source: str | os.PathLike | Mapping[str, int]) -> "Schema":
@@ -772,11 +898,14 @@ class Schema:
     # -- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The normalised JSON form (what :meth:`to_json` writes)."""
-        return {
+        out = {
             "version": SCHEMA_VERSION,
             "drafted_from_data": self.drafted_from_data,
             "columns": {c.name: c.to_dict() for c in self.columns},
         }
+        if self.structural_zeros:   # absent when none, so older schemas keep their hash
+            out["structural_zeros"] = [dict(z) for z in self.structural_zeros]
+        return out
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the schema as indented JSON, atomically."""

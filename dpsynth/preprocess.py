@@ -113,7 +113,7 @@ def learn_domain(df: pd.DataFrame, schema: Schema, release: Release, rho: float,
             learned.append(_discover(column, prepared[column.name], release, rho_column, delta / n_cat))
         else:
             learned.append(_learn_edges(column, prepared[column.name], release, rho_column))
-    return Schema(learned, drafted_from_data=schema.drafted_from_data)
+    return Schema(learned, drafted_from_data=schema.drafted_from_data, structural_zeros=schema.structural_zeros)
 
 
 def _categorical(schema: Schema) -> tuple[str, ...]:

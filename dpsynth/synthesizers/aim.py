@@ -79,7 +79,7 @@ class AIM(Synthesizer):
         used = oneway_rho * len(names)
         ctx.compress(Compression.from_oneway(ctx.domain, oneway))
         answers = {cl: x.astype(float) for cl, x in zip(candidates, ctx.answers(list(candidates)))}
-        model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+        model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
         ctx.progress(f"AIM: measured {len(names)} one-way marginals", used / rho)
 
         self.rounds_ = 0
@@ -99,13 +99,14 @@ class AIM(Synthesizer):
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
             last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                             max_iters=self.round_iters)
+                             max_iters=self.round_iters, zeros=ctx.zeros)
             ctx.progress(f"AIM round {self.rounds_}: measured {', '.join(cl)}", used / rho)
             after = model.project(cl).ravel()
             if np.abs(after - before).sum() <= sigma * np.sqrt(2 / np.pi) * after.size:
                 sigma, epsilon = sigma / 2, epsilon * 2
         ctx.progress(f"AIM: final estimate from {len(ctx.measurements)} measurements", 1.0)
-        model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells)
+        model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
+                         zeros=ctx.zeros)
         self.error_bounds_ = error_bounds(workload, candidates, ctx.measurements, model, last, self.confidence)
         return model
 
@@ -150,7 +151,7 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
         if cl in covered:
             pool[cl] = w
         elif cl not in too_large:
-            size = junction_tree_size(model.domain, list(model.cliques) + [cl])
+            size = junction_tree_size(model.domain, list(model.cliques) + [z for z, _ in model.zeros] + [cl])
             if size <= size_limit:
                 pool[cl] = w
             elif size > final_limit:

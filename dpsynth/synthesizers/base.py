@@ -46,6 +46,8 @@ class FitContext:
     ``counter`` counts exact marginals of the private rows (a counting engine of
     :mod:`dpsynth.data`); its answers never leave this object except through
     ``measure``/``select``. ``release`` is the open ledger reservation.
+    ``zeros`` are the schema's structural zeros on the current domain's cells
+    (``(attrs, mask)`` pairs): pass them to every ``estimate(..., zeros=ctx.zeros)``.
     """
 
     counter: Any
@@ -55,6 +57,7 @@ class FitContext:
     log: list[dict] = field(default_factory=list)
     compression: Compression | None = None
     verbose: bool = False
+    zeros: list = field(default_factory=list)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def progress(self, message: str, fraction: float | None = None) -> None:
@@ -64,7 +67,12 @@ class FitContext:
             print(f"dpsynth: {message}{share}", file=sys.stderr, flush=True)
 
     def compress(self, compression: "Compression") -> None:
-        """Switch to a compressed domain (post-processing of 1-way measurements)."""
+        """Switch to a compressed domain (post-processing of 1-way measurements).
+
+        Values named by a structural zero keep their own cell, so the zeros map
+        exactly onto the compressed cells."""
+        compression = compression.protect(self.zeros)
+        self.zeros = [(a, z) for a, z in ((a, compression.compress_zero(a, m)) for a, m in self.zeros) if z.any()]
         self.counter = self.counter.mapped(compression.tables(), compression.compressed_domain.sizes)
         self.domain = compression.compressed_domain
         self.measurements = [compression.compress_oneway(m) if len(m.clique) == 1 else m
@@ -173,7 +181,8 @@ class Synthesizer(ABC):
                 schema = learn_domain(data, schema, release, rho_learn)
                 codes = schema.encode(data)
             counter = data if codes is None else MemoryCounter(codes, schema.sizes)
-            ctx = FitContext(counter, Domain(schema.names, schema.sizes), release, verbose=self.verbose)
+            ctx = FitContext(counter, Domain(schema.names, schema.sizes), release, verbose=self.verbose,
+                             zeros=schema.zero_masks())
             model = self._fit(ctx, rho - rho_learn)
             release_id = release.release_id
         self.schema_ = schema
@@ -349,7 +358,8 @@ def condition_model(model: GraphicalModel, evidence: dict[str, int]) -> Graphica
         shape[axis] = mask.size
         potentials[home] = potentials[home] + mask.reshape(shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        conditioned = GraphicalModel(model.domain, tree, potentials, model.total, cliques=model.cliques)
-    if not all(np.isfinite(m).all() for m in conditioned.marginals):
+        conditioned = GraphicalModel(model.domain, tree, potentials, model.total, cliques=model.cliques,
+                                     zeros=model.zeros)
+    if not all(np.isfinite(m).all() and m.sum() > 0 for m in conditioned.marginals):  # e.g. a structural zero
         raise InputError(f"the condition {evidence} has probability zero under the model; it cannot be sampled")
     return conditioned

@@ -4,6 +4,13 @@ Values whose noisy count is below ``threshold * sigma`` are merged into one
 cell per attribute, as in MST (McKenna et al. 2021). Merging shrinks every
 later marginal (fewer noisy empty cells, a smaller model); when sampling, a
 merged cell is expanded uniformly over the values it holds.
+
+Structural zeros: values that some zero of the schema names are never merged
+(:meth:`Compression.protect`), so a merged cell holds only values no zero
+involves. A zero then maps to the model's cells exactly (a merged cell, none of
+whose values is impossible, is not a zero: a model cell is a zero only when
+every original cell in it is), and expanding a merged cell uniformly can never
+produce an impossible combination.
 """
 from __future__ import annotations
 
@@ -28,6 +35,25 @@ class Compression:
             (attr,) = m.clique
             keep[attr] = np.asarray(m.values) >= threshold * np.max(m.sigma)
         return cls(domain, keep)
+
+    def protect(self, zeros: list[tuple[tuple[str, ...], np.ndarray]]) -> "Compression":
+        """This compression with every value named by a structural zero kept as its own cell
+        (``zeros``: ``(attrs, mask)`` over the original cells)."""
+        keep = dict(self.keep)
+        for attrs, mask in zeros:
+            for i, a in enumerate(attrs):
+                keep[a] = keep[a] | mask.any(axis=tuple(j for j in range(mask.ndim) if j != i))
+        return Compression(self.domain, keep)
+
+    def compress_zero(self, attrs: tuple[str, ...], mask: np.ndarray) -> np.ndarray:
+        """A structural zero's mask on the compressed cells: a merged cell is
+        impossible only when all the original cells it merges are."""
+        for i, a in enumerate(attrs):
+            if self._merged(a):
+                keep = self.keep[a]
+                merged = np.compress(~keep, mask, axis=i).all(axis=i, keepdims=True)
+                mask = np.concatenate([np.compress(keep, mask, axis=i), merged], axis=i)
+        return mask
 
     def _merged(self, attr: str) -> bool:
         return not self.keep[attr].all()

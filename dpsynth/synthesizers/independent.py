@@ -18,4 +18,4 @@ class Independent(Synthesizer):
         names = ctx.domain.names
         for attr in names:
             ctx.measure((attr,), rho / len(names))
-        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)

@@ -33,12 +33,12 @@ class MST(Synthesizer):
             for edge in self._select_tree(ctx, rho / 3):
                 ctx.measure(edge, rho / 3 / (len(names) - 1))
             ctx.progress(f"MST: selected and measured {len(names) - 1} two-way marginals", 1.0)
-        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
 
     def _select_tree(self, ctx: FitContext, rho: float) -> list[tuple[str, str]]:
         """Choose d-1 edges, one exponential-mechanism draw per edge (rho in total)."""
         names = ctx.domain.names
-        independent = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+        independent = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
         pairs = list(itertools.combinations(names, 2))
         weights = np.array([np.abs(x - independent.project(p).ravel()).sum() for p, x in zip(pairs, ctx.answers(pairs))])
         epsilon = np.sqrt(8 * rho / (len(names) - 1))

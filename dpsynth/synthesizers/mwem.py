@@ -85,7 +85,7 @@ class MWEM(Synthesizer):
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
         weights = dict.fromkeys(workload, 1.0)
         too_large: set = set()
-        model = estimate(ctx.domain, [], total=1.0)  # uniform; round 1 rescales it to the true count
+        model = estimate(ctx.domain, [], total=1.0, zeros=ctx.zeros)  # uniform; round 1 rescales it
         if not feasible(weights, model, self.max_model_cells, self.max_model_cells, set()):
             raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
                              "use smaller marginals or raise the limit")
@@ -103,9 +103,10 @@ class MWEM(Synthesizer):
             ctx.measure(clique, 1 / (2 * sigma**2))
             self.selected_.append(clique)
             model = estimate(ctx.domain, ctx.measurements, warm_start=model,
-                             max_cells=self.max_model_cells, max_iters=self.round_iters)
+                             max_cells=self.max_model_cells, max_iters=self.round_iters, zeros=ctx.zeros)
             ctx.progress(f"MWEM round {t}: measured {', '.join(clique)}", t / rounds)
-        return estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells)
+        return estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
+                        zeros=ctx.zeros)
 
     def _extra_metadata(self) -> dict:
         return {"rounds": len(self.selected_), "selected": [list(cl) for cl in self.selected_]}

@@ -105,7 +105,7 @@ class PrivBayes(Synthesizer):
         self.network_: list[tuple[str, tuple[str, ...]]] = []
         self.family_cell_limit_: float | None = None
         if d == 1:
-            return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+            return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
         structure_rho = self.structure_share * rho
         family_rho = rho - oneway_rho - structure_rho
         if self.theta is not None:
@@ -117,7 +117,7 @@ class PrivBayes(Synthesizer):
         for clique in targets:
             ctx.measure(clique, family_rho / len(targets))
         ctx.progress(f"PrivBayes: measured {len(targets)} families", 1.0)
-        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells)
+        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
 
     def _network(self, ctx: FitContext, rho: float) -> list[tuple[str, tuple[str, ...]]]:
         """Root uniformly at random (data-independent), then d - 1 exponential-mechanism picks."""
@@ -128,7 +128,7 @@ class PrivBayes(Synthesizer):
         epsilon = np.sqrt(8 * rho / (len(names) - 1))
         for step in range(len(names) - 1):
             placed = [x for x, _ in network]
-            families = [(x, *parents) for x, parents in network if parents]
+            families = [(x, *parents) for x, parents in network if parents] + [z for z, _ in ctx.zeros]
             candidates = [(x, parents) for x in names if x not in placed
                           for parents in self._parent_sets(ctx.domain, x, placed, families)]
             counts = ctx.answers([(x, *parents) for x, parents in candidates])

@@ -189,9 +189,10 @@ class Column:
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def zero_spec(self, spec: Any) -> Any:
+    def zero_spec(self, spec: Any, strict: bool = True) -> Any:
         """The normalised JSON form of this column's part of a structural zero
-        (InputError naming the column when malformed); works before learning."""
+        (InputError naming the column when malformed); works before learning.
+        ``strict=False`` accepts category labels the column lacks (just learned)."""
         raise NotImplementedError
 
     def zero_cells(self, spec: Any) -> np.ndarray:
@@ -339,7 +340,7 @@ class Categorical(Column):
         out["missing"] = self.missing
         return out
 
-    def zero_spec(self, spec: Any) -> list:
+    def zero_spec(self, spec: Any, strict: bool = True) -> list:
         if not isinstance(spec, (list, tuple)) or not spec:
             raise InputError(f"structural zero on column {self.name!r}: a categorical column takes a non-empty "
                              f"list of its values (null for the missing cell), got {spec!r}")
@@ -350,7 +351,7 @@ class Categorical(Column):
             if v is None and not self.missing:
                 raise InputError(f"structural zero on column {self.name!r}: null names the missing cell, but "
                                  f"the column says \"missing\": false")
-            if v is not None and self.learned and not any(self._same(v, c) for c in self._labels()):
+            if v is not None and strict and self.learned and not any(self._same(v, c) for c in self._labels()):
                 raise InputError(f"structural zero on column {self.name!r}: {v!r} is not one of its categories "
                                  f"{_show(self._labels())}; fix the value or the categories")
         return values
@@ -529,7 +530,7 @@ class Numeric(Column):
         out.update(integer=self.integer, missing=self.missing)
         return out
 
-    def zero_spec(self, spec: Any) -> dict[str, Any]:
+    def zero_spec(self, spec: Any, strict: bool = True) -> dict[str, Any]:
         return self._range_spec(spec, lambda v, key: _finite(self.name, f"structural zero {key}", v))
 
     def zero_cells(self, spec: Mapping[str, Any]) -> np.ndarray:
@@ -701,7 +702,7 @@ class Datetime(Column):
     def _iso(ns: int) -> str:
         return pd.Timestamp(ns, unit="ns").isoformat()
 
-    def zero_spec(self, spec: Any) -> dict[str, Any]:
+    def zero_spec(self, spec: Any, strict: bool = True) -> dict[str, Any]:
         return self._range_spec(spec, lambda v, key: self._wall_ns(v, f"structural zero {key}"))
 
     def zero_cells(self, spec: Mapping[str, Any]) -> np.ndarray:
@@ -771,7 +772,7 @@ class Schema:
     """
 
     def __init__(self, columns: Sequence[Column], drafted_from_data: bool = False,
-                 structural_zeros: Sequence[Mapping[str, Any]] = ()):
+                 structural_zeros: Sequence[Mapping[str, Any]] = (), *, strict_zeros: bool = True):
         columns = tuple(columns)
         if not columns:
             raise InputError("the schema has no columns; list at least one under \"columns\"")
@@ -786,9 +787,10 @@ class Schema:
         self.learnable: tuple[str, ...] = tuple(c.name for c in columns if not c.learned)
         self._sizes = None if self.learnable else tuple(c.size for c in columns)
         #: Impossible combinations: per zero, ``{column: spec}`` in column order (docs/schema.md).
-        self.structural_zeros: tuple[dict[str, Any], ...] = self._parse_zeros(structural_zeros)
+        #: ``strict_zeros=False`` (a domain just learned with DP) lets a zero mark no cell instead of failing.
+        self.structural_zeros: tuple[dict[str, Any], ...] = self._parse_zeros(structural_zeros, strict_zeros)
 
-    def _parse_zeros(self, zeros: Any) -> tuple[dict[str, Any], ...]:
+    def _parse_zeros(self, zeros: Any, strict: bool) -> tuple[dict[str, Any], ...]:
         if not isinstance(zeros, (list, tuple)):
             raise InputError(f"\"structural_zeros\" must be a list of objects mapping columns to impossible "
                              f"values, got {zeros!r}")
@@ -801,10 +803,10 @@ class Schema:
             if unknown:
                 raise InputError(f"structural_zeros[{i}]: column(s) {_show(unknown)} are not in the schema; "
                                  f"use columns of {_show(self.names, 8)}")
-            spec = {c.name: c.zero_spec(zero[c.name]) for c in self.columns if c.name in zero}
+            spec = {c.name: c.zero_spec(zero[c.name], strict) for c in self.columns if c.name in zero}
             if all(self[c].learned for c in spec):
                 for c, v in spec.items():
-                    if not self[c].zero_cells(v).any():
+                    if strict and not self[c].zero_cells(v).any():
                         raise InputError(f"structural_zeros[{i}]: on column {c!r}, {v!r} covers no whole cell "
                                          f"(a cell is impossible only if all its values are); widen the range")
                 if all(self[c].zero_cells(v)[:self[c].size].all() for c, v in spec.items()):

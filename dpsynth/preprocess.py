@@ -113,7 +113,8 @@ def learn_domain(df: pd.DataFrame, schema: Schema, release: Release, rho: float,
             learned.append(_discover(column, prepared[column.name], release, rho_column, delta / n_cat))
         else:
             learned.append(_learn_edges(column, prepared[column.name], release, rho_column))
-    return Schema(learned, drafted_from_data=schema.drafted_from_data, structural_zeros=schema.structural_zeros)
+    return Schema(learned, drafted_from_data=schema.drafted_from_data, structural_zeros=schema.structural_zeros,
+                  strict_zeros=False)   # learned bins may leave a zero's range no whole bin: then it marks none
 
 
 def _categorical(schema: Schema) -> tuple[str, ...]:

@@ -165,3 +165,25 @@ def test_zeros_survive_compression_save_load_and_conditioning(data, tmp_path):
     assert (cond["pregnant"] == "no").all() and not violations(cond).any()
     with pytest.raises(InputError, match="probability zero"):
         loaded.sample(condition=pd.DataFrame({"sex": ["Male"], "pregnant": ["yes"]}))
+
+
+def test_zeros_on_learned_columns_apply_after_learning():
+    columns = dict(COLUMNS, race={"kind": "categorical", "categories": "learn", "other": "other"},
+                   age={"kind": "numeric", "lower": 0, "upper": 89, "bins": 6, "edges": "learn", "integer": True})
+    zeros = ZEROS[:1] + [{"race": ["a", "never-seen"], "sex": ["Female"]}, {"age": {"max": 0}, "sex": ["Male"]}]
+    s = schema(zeros, columns)
+    assert s.learnable == ("age", "race")
+    with pytest.raises(InputError, match="learned first"):
+        s.zero_masks()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Independent(epsilon=1.0, insecure_random_state=2).fit(table(20_000, seed=1), s)
+    learned = model.schema_
+    assert learned.structural_zeros == s.structural_zeros and not learned.learnable
+    masks = dict(learned.zero_masks())
+    assert ("age", "sex") not in masks                      # {"max": 0} covers no learned bin: marks nothing
+    race = learned["race"]
+    np.testing.assert_array_equal(masks[("sex", "race")][1], [c == "a" for c in race.categories] + [False])
+    out = model.sample(20_000, random_state=5)
+    assert not ((out["sex"] == "Female") & (out["race"] == "a")).any()
+    assert not ((out["sex"] == "Male") & (out["pregnant"] == "yes")).any()

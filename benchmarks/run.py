@@ -57,7 +57,8 @@ class System:
         return Path(sys.executable) if self.venv is None else HERE / f".venv-{self.venv}" / "bin" / "python"
 
 
-_SLOW_AIM = "AIM of the peers takes 20+ minutes on adult (dpmm: 1,360 s; mbi: crashed at ~450 s)"
+_SLOW_AIM = ("the peers' AIM takes minutes even on titanic_aim (here: mbi 449 s, dpmm 392 s, SmartNoise 197 s) "
+             "and over 20 on adult (dpmm 1,360 s in the synthesizers issue; mbi crashed there at ~450 s)")
 _FULL_ONLY = "PrivBayes and MWEM meet their peers (dpmm, SmartNoise) only in the full run"
 _PEER_MST = ("adult_pgm",)  # quick: the peers' MST on adult only (titanic_aim adds ~6 minutes)
 _PEER_MST_WHY = "the peers' MST runs on adult_pgm only (on titanic_aim they add about 6 minutes)"

@@ -47,9 +47,11 @@ def _mean(records: list[dict], key: str) -> float:
 def render(runs: list[dict], path: Path) -> None:
     by_cell = report.cells(runs).get(DATASET, {})
     recs = {s: by_cell.get((s, EPSILON), []) for s in SYSTEMS}
+    reps = max((len(r) for r in recs.values()), default=0)
     lines = ["# Synthesizers on adult_pgm at epsilon 1 (delta 1e-9)", "",
-             f"Rendered {dt.date.today().isoformat()} by `benchmarks/synth.py` from `runs.jsonl` "
-             "(each run a fresh process; see RESULTS.md for the machine, versions and method).", "",
+             f"Rendered {dt.date.today().isoformat()} by `benchmarks/synth.py` from `runs.jsonl`: up to {reps} "
+             f"repetition{'s' * (reps != 1)} per row (mean ± 95% interval), each a fresh process; RESULTS.md "
+             "has the machine, versions and method. Verdicts compare the means with the bounds.", "",
              "| run | ok | fit+sample s | process s | peak RSS MB | TVD 1-way | TVD 2-way | TVD 3-way |",
              "|---|---|---|---|---|---|---|---|"]
     for s in SYSTEMS:

@@ -47,7 +47,7 @@ QUICK_DATASETS = ("adult_pgm", "titanic_aim")
 @dataclass(frozen=True)
 class System:
     name: str
-    venv: str | None  # benchmarks/.venv-<venv>; None: this interpreter (dpsynth's venv)
+    venv: str | None  # benchmarks/.venv-<venv> (dpsynth too: a core-only install); None: this interpreter
     runner: str
     method: str
     quick: tuple[str, ...] = QUICK_DATASETS  # the datasets it runs on under --quick
@@ -63,11 +63,11 @@ _FULL_ONLY = "PrivBayes and MWEM meet their peers (dpmm, SmartNoise) only in the
 _PEER_MST = ("adult_pgm",)  # quick: the peers' MST on adult only (titanic_aim adds ~6 minutes)
 _PEER_MST_WHY = "the peers' MST runs on adult_pgm only (on titanic_aim they add about 6 minutes)"
 SYSTEMS: dict[str, System] = {s.name: s for s in [
-    System("dpsynth-mst", None, "run_dpsynth.py", "mst"),
-    System("dpsynth-aim", None, "run_dpsynth.py", "aim"),
-    System("dpsynth-independent", None, "run_dpsynth.py", "independent"),
-    System("dpsynth-privbayes", None, "run_dpsynth.py", "privbayes", (), _FULL_ONLY),
-    System("dpsynth-mwem", None, "run_dpsynth.py", "mwem", (), _FULL_ONLY),
+    System("dpsynth-mst", "dpsynth", "run_dpsynth.py", "mst"),
+    System("dpsynth-aim", "dpsynth", "run_dpsynth.py", "aim"),
+    System("dpsynth-independent", "dpsynth", "run_dpsynth.py", "independent"),
+    System("dpsynth-privbayes", "dpsynth", "run_dpsynth.py", "privbayes", (), _FULL_ONLY),
+    System("dpsynth-mwem", "dpsynth", "run_dpsynth.py", "mwem", (), _FULL_ONLY),
     System("mbi-mst", "mbi", "run_mbi.py", "mst", _PEER_MST, _PEER_MST_WHY),
     System("mbi-aim", "mbi", "run_mbi.py", "aim", (), _SLOW_AIM),
     System("smartnoise-mst", "smartnoise", "run_smartnoise.py", "mst", _PEER_MST, _PEER_MST_WHY),

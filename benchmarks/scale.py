@@ -40,6 +40,7 @@ CACHE = HERE / ".cache" / "scale"
 RESULTS = HERE / "results"
 N_COLUMNS = 20
 SPARK_MASTER = "local[2]"
+NOTES = "## Reading the numbers"
 
 
 # ----------------------------------------------------------------------------- data
@@ -128,7 +129,8 @@ def child_count(path: str, schema_file: str, engine: str) -> dict:
             best = min(best, time.perf_counter() - t)
         out["cache_bytes"] = cache.stat().st_size
         out["page_cache_read_gbps"] = cache.stat().st_size / best / 1e9
-    counter.close() if hasattr(counter, "close") else None
+    if hasattr(counter, "close"):
+        counter.close()
     if spark is not None:
         spark.stop()
     return out
@@ -208,7 +210,7 @@ def write_report(results: dict) -> None:
              f"Machine: {results['machine']}.", f"Run: {results['date']}, `python benchmarks/scale.py "
              f"{results['argv']}`.", "",
              "Data: MST (epsilon 10, research RNG) fitted on the first 20 columns of Diabetes 130-US hospitals "
-             "(14 categorical, 6 numeric; domain sizes 3 to 32), sampled to Parquet (row groups of 10^6); "
+             "(16 categorical, 4 numeric; 3 to 33 cells per column), sampled to Parquet (row groups of 10^6); "
              "Adult scaled the same way to 2 x 10^6 rows (15 columns).", "",
              "## Counting step alone (fresh process per row)", "",
              "first pass = read + encode (file: + write the code cache; spark: + persist); one-way = 20 "
@@ -234,7 +236,9 @@ def write_report(results: dict) -> None:
         lines.append(f"| {r['data']} | {r['n']:,} | {r['engine']} | {fmt(r['open_s'])} | {fmt(r['fit_s'])} | "
                      f"{fmt(r['sample_s'])} | {fmt(r['total_s'])} | {fmt(r['peak_rss_mb'], '.0f')} |")
     lines += ["", "![time against rows, log-log](scale.png)", ""]
-    (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
+    previous = (RESULTS / "scale.md").read_text() if (RESULTS / "scale.md").exists() else ""
+    notes = previous[previous.find(NOTES):] if NOTES in previous else ""  # hand-written reading, kept
+    (RESULTS / "scale.md").write_text("\n".join(lines) + "\n" + notes)
     plot(results)
 
 
@@ -283,11 +287,22 @@ def main() -> None:
     p.add_argument("--adult-rows", default="2e6", help="Adult rows (0: skip)")
     p.add_argument("--memory-max-rows", default="1e6", help="largest table the memory engine is run on")
     p.add_argument("--spark-min-rows", default="1e6", help="smallest table the spark engine is run on")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the cases of results/scale.json that this run does not redo")
     args = p.parse_args()
-    rows = [int(float(x)) for x in args.rows.split(",")]
+    rows = [n for n in (int(float(x)) for x in args.rows.split(",")) if n > 0]
     engines = args.engines.split(",")
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "argv": " ".join(sys.argv[1:]),
                "count": [], "mst": []}
+    if args.merge and (RESULTS / "scale.json").exists():
+        old = json.loads((RESULTS / "scale.json").read_text())
+        results["argv"] = f"{old['argv']}`, then `{results['argv']}"
+        results["date"] = f"{old['date']} and {results['date']}"
+        results["machine"] = f"{old['machine']}; second run: {results['machine']}"
+        redo = {(data, n, e) for e in engines for data, n in [("diabetes20", n) for n in rows]
+                + ([("adult", int(float(args.adult_rows)))] if float(args.adult_rows) > 0 else [])}
+        for mode in ("count", "mst"):
+            results[mode] = [r for r in old[mode] if (r["data"], r["n"], r["engine"]) not in redo]
     cases = [("diabetes20", n, generate("diabetes20", rows)[n]) for n in rows]
     if float(args.adult_rows) > 0:
         n = int(float(args.adult_rows))

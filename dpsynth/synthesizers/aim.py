@@ -12,6 +12,11 @@ Selection quality of candidate r (the paper's score): w_r (||M_r(D) - M_r(p)||_1
 - sqrt(2/pi) sigma n_r), with w_r the workload overlap weight; its
 sensitivity is max_r w_r. Candidates must keep the model under the size
 guard, scaled by the fraction of budget used (the paper's rule).
+
+Unlike MST, AIM does not merge rare values: its first 1-way measurements use the
+per-round sigma, which is large (about 73 counts on Adult at epsilon 1), so a
+3-sigma threshold would merge real values (measured: 3-way TVD 0.074 with
+merging vs 0.070 without on Adult; 0.321 vs 0.268 on Titanic).
 """
 from __future__ import annotations
 
@@ -23,7 +28,6 @@ import numpy as np
 from dpsynth.errors import InputError
 from dpsynth.pgm import GraphicalModel, estimate, junction_tree_size
 from dpsynth.synthesizers.base import FitContext, Synthesizer
-from dpsynth.synthesizers.compress import Compression
 
 SELECT_SHARE = 0.1
 
@@ -75,9 +79,9 @@ class AIM(Synthesizer):
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
 
         oneway_rho = 1 / (2 * sigma**2)
-        oneway = [ctx.measure((a,), oneway_rho) for a in names]
+        for a in names:  # no domain compression: at AIM's per-round sigma it would merge real values
+            ctx.measure((a,), oneway_rho)
         used = oneway_rho * len(names)
-        ctx.compress(Compression.from_oneway(ctx.domain, oneway))
         answers = {cl: x.astype(float) for cl, x in zip(candidates, ctx.answers(list(candidates)))}
         model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
         ctx.progress(f"AIM: measured {len(names)} one-way marginals", used / rho)
@@ -180,7 +184,7 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
     sqrt(2/pi) sigma n; e_t is bounded through the noisy measurement y_t (failure
     lambda/2); add the change from the previous model to the final one.
     Queries outside the last pool get no bound (``None``). Bounds are on the
-    model's cells (after domain compression, rare values share one cell).
+    model's cells.
     """
     lam = 1 - confidence
     out = []

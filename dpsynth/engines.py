@@ -161,7 +161,8 @@ class _BlockCounter:
         MemoryCounter(np.zeros((0, len(self.sizes)), dtype=np.uint8), self.sizes).counts(wanted)  # validates
         return wanted
 
-    def _with_tables(self, tables: Sequence[np.ndarray], sizes: Sequence[int]):
+    def mapped(self, tables: Sequence[np.ndarray], sizes: Sequence[int]):
+        """The same engine over a coarser domain (shares the source, its cache or persisted codes)."""
         sizes = tuple(int(s) for s in sizes)
         if len(tables) != len(self.sizes) or len(sizes) != len(self.sizes):
             raise InputError(f"mapped needs one lookup table and one size per column ({len(self.sizes)})")
@@ -170,10 +171,6 @@ class _BlockCounter:
         out._tables = _compose(self._tables, tables)
         out.sizes = sizes
         return out
-
-    def mapped(self, tables: Sequence[np.ndarray], sizes: Sequence[int]):
-        """The same engine over a coarser domain (shares the source and its cache)."""
-        return self._with_tables(tables, sizes)
 
 
 # ----------------------------------------------------------------------------- file engine
@@ -448,8 +445,9 @@ class SparkCounter(_BlockCounter):
             if "://" not in path:
                 _source_path(path)
             self.spark = spark or spark_session(master)
+            # local paths as read_table reads them; remote ones: CSV by name (.csv, .csv.gz), else Parquet
+            csv = ".csv" in path.rsplit("/", 1)[-1].lower() if "://" in path else not _is_parquet(Path(path))
             reader = self.spark.read
-            csv = not ("://" not in path and _is_parquet(Path(path))) and not path.lower().endswith(_PARQUET_SUFFIXES)
             frame = reader.csv(path, header=True, inferSchema=False) if csv else reader.parquet(path)
         else:
             if spark is None:
@@ -460,7 +458,6 @@ class SparkCounter(_BlockCounter):
             raise InputError("the spark engine bins datetimes in UTC: set spark.sql.session.timeZone=UTC")
         schema.encode(pd.DataFrame(columns=list(frame.columns)))  # the same column checks as in memory
         self._encoded = _encode_spark(frame, schema, text_source=csv).persist()
-        self.n_rows: int | None = None
 
     def counts(self, list_of_attrs: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Exact counts of every marginal asked, in one Spark job."""

@@ -344,7 +344,7 @@ def audit(synth_factory: SynthFactory, epsilon: float, delta: float = 1e-9, runs
         "seconds": seconds,
         "seconds_per_fit": seconds * workers / (2 * runs),
         "research_rng": True,
-        "note": ("empirical lower bound from a canary audit on a public design (no real data): a bound above "
+        "note": ("Empirical lower bound from a canary audit on a public design (no real data): a bound above "
                  "the claimed epsilon proves the claim false (at the stated confidence); a bound below it is no "
                  "proof of privacy. Fits use the seeded research RNG, which measures the algorithm."),
     }

@@ -71,7 +71,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_write(path) as fh:
-        json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)
+        json.dump(obj, fh, indent=2, sort_keys=False, default=json_default)
         fh.write("\n")
 
 
@@ -96,7 +96,8 @@ def check_writable(path: str | os.PathLike) -> None:
         raise InputError(f"{target}: not writable; choose a writable output path")
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays and paths."""
     import numpy as np
 
     if isinstance(obj, np.integer):
@@ -112,6 +113,6 @@ def _json_default(obj: Any) -> Any:
 
 def dump_json(obj: Any) -> str:
     """The one JSON encoder for ``--json`` output (numpy scalars allowed)."""
-    return json.dumps(obj, indent=2, default=_json_default)
+    return json.dumps(obj, indent=2, default=json_default)
 
 

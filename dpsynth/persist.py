@@ -27,7 +27,7 @@ import numpy as np
 
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
-from dpsynth.io import atomic_write
+from dpsynth.io import atomic_write, json_default
 from dpsynth.pgm import Domain, GraphicalModel, JunctionTree
 
 FORMAT = "dpsynth-model"
@@ -55,7 +55,7 @@ def save(synth: Any, path: str | os.PathLike) -> None:
         "compression": None if comp is None else {a: comp.keep[a].astype(int).tolist() for a in comp.domain.names},
     }
     arrays = {f"potential_{i}": np.asarray(p, dtype=np.float64) for i, p in enumerate(model.potentials)}
-    text = json.dumps(meta, default=_jsonable)
+    text = json.dumps(meta, default=json_default)
     with atomic_write(path, "wb") as fh:
         np.savez_compressed(fh, metadata=np.array(text), **arrays)
 
@@ -112,12 +112,3 @@ def _read(path: str | os.PathLike) -> tuple[dict, list[np.ndarray]]:
                          "re-create it with `dpsynth synth ... --save-model`")
     return meta, potentials
 
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -36,6 +36,7 @@ OpenDP's "contrib" tier, i.e. not yet through OpenDP's own vetting process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sqlite3
@@ -176,6 +177,7 @@ def epsilon_from_rho(rho: float, delta: float) -> float:
         ) from None
 
 
+@functools.lru_cache(maxsize=256)  # pure, and about a dozen OpenDP calls per conversion
 def rho_from_epsilon(epsilon: float, delta: float) -> float:
     """The largest rho whose tight conversion gives at most ``(epsilon, delta)``-DP.
 

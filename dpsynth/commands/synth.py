@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     data = read_table(args.data) if engine == "memory" else open_counter(
         args.data, schema, engine, spark_master=args.spark_master)
     try:
-        ledger = _open_ledger(args.ledger)
+        ledger = None if args.ledger is None else Ledger(args.ledger, create=False)
         synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta, verbose=not args.json)
         synth.fit(data, schema, ledger=ledger, dataset=args.dataset, schema_is_public=args.schema_is_public)
     finally:
@@ -82,15 +82,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _metadata_path(out: Path) -> Path:
     return out.with_name(out.name + ".release.json")
-
-
-def _open_ledger(path: str | None) -> Ledger | None:
-    if path is None:
-        return None
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such ledger; create it with `dpsynth ledger init {path} --dataset NAME "
-                         f"--epsilon E --delta D`")
-    return Ledger(path)
 
 
 def _report(args: argparse.Namespace, meta: dict, summary: dict) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dpsynth import __version__, mechanisms
-from dpsynth.accounting import NEIGHBOURING, Ledger
+from dpsynth.accounting import NEIGHBOURING, Ledger, _check_delta, _check_positive
 from dpsynth.data import MemoryCounter
 from dpsynth.domain import Schema
 from dpsynth.engines import check_counter
@@ -319,15 +319,9 @@ class Synthesizer(ABC):
 
 
 def validate_budget(epsilon: float, delta: float) -> None:
-    """InputError unless epsilon > 0 and 0 < delta < 1."""
-    try:
-        eps, dlt = float(epsilon), float(delta)
-    except (TypeError, ValueError):
-        raise InputError(f"epsilon and delta must be numbers, got {epsilon!r}, {delta!r}")
-    if not np.isfinite(eps) or eps <= 0:
-        raise InputError(f"epsilon must be a finite number > 0, got {epsilon}")
-    if not 0 < dlt < 1:
-        raise InputError(f"delta must be in (0, 1), got {delta}; zCDP needs delta > 0 for a finite epsilon")
+    """InputError unless epsilon > 0 (finite) and 0 < delta < 1: the ledger's own checks."""
+    _check_positive("epsilon", epsilon)
+    _check_delta(delta)
 
 
 def check_schema_public(schema: Schema, schema_is_public: bool) -> None:

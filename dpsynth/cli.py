@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sqlite3
 import sys
 from typing import Sequence
@@ -83,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_INPUT, f"not a dpsynth ledger (SQLite error: {exc})")
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,15 @@ its cells are held at log-potential ``-inf`` by mirror descent (masked after
 every factorisation, warm starts included) and at marginal 0 by the dual
 solver (those cells are not variables of its quadratic programme). The result
 is the optimum over distributions giving the zero cells probability exactly 0.
+
+Inference: ``inference="exact"`` (default) works on the junction tree and
+raises :class:`ModelTooLarge` past ``max_cells``; ``"approx"`` minimises the
+same objective over the local polytope of a region graph (Relaxed
+Private-PGM: :mod:`dpsynth.pgm.region_graph`) by the same mirror descent, with
+convex generalized belief propagation in place of exact belief propagation,
+and returns an :class:`ApproximateModel`; its size is the regions' total
+cells. ``"auto"`` is exact while the junction tree fits ``max_cells`` and
+approximate otherwise.
 """
 from __future__ import annotations
 
@@ -29,25 +38,50 @@ from typing import Sequence
 
 import numpy as np
 
+from dpsynth.pgm.approx_model import ApproximateModel
 from dpsynth.pgm.domain import Domain, Measurement
 from dpsynth.pgm.dual import own_terms, solve_dual
 from dpsynth.pgm.inference import BeliefPropagation
-from dpsynth.pgm.junction_tree import DEFAULT_MAX_CELLS, JunctionTree, build_junction_tree
+from dpsynth.pgm.junction_tree import (
+    DEFAULT_MAX_CELLS,
+    JunctionTree,
+    ModelTooLarge,
+    build_junction_tree,
+    junction_tree_size,
+)
 from dpsynth.pgm.mirror_descent import apply_zeros, solve_mirror_descent
 from dpsynth.pgm.model import GraphicalModel
 from dpsynth.pgm.objective import Objective, estimate_total
+from dpsynth.pgm.region_graph import RegionBP, RegionGraph, build_region_graph, region_graph_size
 
 SOLVERS = ("auto", "dual", "mirror")
+INFERENCE = ("exact", "approx", "auto")
 DEFAULT_TOL = {"dual": 1e-10, "mirror": 1e-6}
 DEFAULT_MAX_ITERS = {"dual": 10_000, "mirror": 10_000}
 WARM_START_FLOOR = 1e-9   # share of uniform mixed into a warm start: no cell starts at zero
 
 
 Zeros = Sequence[tuple[Sequence[str], np.ndarray]]
+Model = GraphicalModel | ApproximateModel
 
 
-def zero_masks(domain: Domain, tree: JunctionTree, zeros: Zeros) -> list[np.ndarray | None]:
-    """Per junction-tree clique, a boolean array of its impossible cells (None
+def model_size(domain: Domain, cliques: Sequence[Sequence[str]], inference: str = "exact") -> int:
+    """Cells of the model :func:`estimate` would build for ``cliques`` (measured
+    sets and zeros' attribute sets) with ``inference``: the junction tree's for
+    ``"exact"``, the region graph's for ``"approx"``, the smaller for ``"auto"``
+    (it fits a limit when either does). Graph work only."""
+    if inference not in INFERENCE:
+        raise ValueError(f"unknown inference {inference!r}; use one of {INFERENCE}")
+    cliques = list(cliques)
+    if inference == "exact":
+        return junction_tree_size(domain, cliques)
+    if inference == "approx":
+        return region_graph_size(domain, cliques)
+    return min(junction_tree_size(domain, cliques), region_graph_size(domain, cliques))
+
+
+def zero_masks(domain: Domain, tree: JunctionTree | RegionGraph, zeros: Zeros) -> list[np.ndarray | None]:
+    """Per junction-tree clique (or region), a boolean array of its impossible cells (None
     where it has none): each zero ``(attrs, mask)`` -- ``mask`` shaped over
     ``attrs`` in the order given, True on impossible cells -- is laid out on the
     axes of the smallest clique holding ``attrs`` (true for every value of the
@@ -69,10 +103,10 @@ def zero_masks(domain: Domain, tree: JunctionTree, zeros: Zeros) -> list[np.ndar
     return out
 
 
-def _warm_potentials(previous: GraphicalModel, domain: Domain, tree: JunctionTree,
-                     bp: BeliefPropagation, total: float) -> list[np.ndarray]:
-    """Potentials on ``tree`` of the previous model's projection onto it (its
-    marginals on the new cliques), rescaled to ``total``."""
+def _warm_potentials(previous: Model, domain: Domain, tree: JunctionTree | RegionGraph,
+                     bp: BeliefPropagation | RegionBP, total: float) -> list[np.ndarray]:
+    """Potentials on ``tree`` (or region graph) of the previous model's projection
+    onto it (its marginals on the new cliques), rescaled to ``total``."""
     if previous.domain != domain:
         raise ValueError("warm_start: the previous model is over a different domain")
     marginals = []
@@ -83,9 +117,9 @@ def _warm_potentials(previous: GraphicalModel, domain: Domain, tree: JunctionTre
 
 
 def estimate(domain: Domain, measurements: Sequence[Measurement], total: float | None = None,
-             warm_start: GraphicalModel | None = None, max_cells: int = DEFAULT_MAX_CELLS, *,
+             warm_start: Model | None = None, max_cells: int = DEFAULT_MAX_CELLS, *,
              solver: str = "auto", tol: float | None = None, max_iters: int | None = None,
-             zeros: Zeros = ()) -> GraphicalModel:
+             zeros: Zeros = (), inference: str = "exact") -> Model:
     """Fit a graphical model to noisy marginal measurements.
 
     ``total``: the number of records the model describes (counts); when None it
@@ -96,9 +130,14 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
     (:class:`ModelTooLarge`). ``solver``: ``"auto"`` picks ``"dual"`` when
     every junction-tree clique is measured, else ``"mirror"``. ``tol`` and
     ``max_iters`` default per solver (``DEFAULT_TOL``, ``DEFAULT_MAX_ITERS``).
+    ``inference``: ``"exact"`` (a :class:`GraphicalModel`), ``"approx"`` (an
+    :class:`ApproximateModel` on the region graph, mirror descent only) or
+    ``"auto"`` (exact while the junction tree fits ``max_cells``).
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; use one of {SOLVERS}")
+    if inference not in INFERENCE:
+        raise ValueError(f"unknown inference {inference!r}; use one of {INFERENCE}")
     measurements = list(measurements)
     if not all(isinstance(m, Measurement) for m in measurements):
         raise TypeError("estimate: measurements must be dpsynth.pgm.Measurement objects")
@@ -108,7 +147,13 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
     if not total > 0:
         raise ValueError(f"estimate: total must be > 0, got {total}")
     zeros = [(tuple(attrs), mask) for attrs, mask in zeros]
-    tree = build_junction_tree(domain, [m.clique for m in measurements] + [a for a, _ in zeros], max_cells)
+    cliques = [m.clique for m in measurements] + [a for a, _ in zeros]
+    if inference == "auto":
+        inference = "exact" if junction_tree_size(domain, cliques) <= max_cells else "approx"
+    if inference == "approx":
+        return _estimate_approx(domain, measurements, total, warm_start, max_cells, solver, tol, max_iters,
+                                zeros)
+    tree = build_junction_tree(domain, cliques, max_cells)
     bp = BeliefPropagation(domain, tree)
     masks = zero_masks(domain, tree, zeros)
     if zeros and not np.isfinite(bp.calibrate(apply_zeros([np.zeros(s) for s in bp.shapes], masks), 1.0)[2]):
@@ -133,5 +178,35 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
     model = GraphicalModel(domain, tree, apply_zeros(bp.factorize(marginals), masks), total,
                            cliques=objective.cliques, iterations=iterations, solver=solver,
                            zeros=zeros)
+    model.objective = objective.value(objective.project(model.marginals))
+    return model
+
+
+def _estimate_approx(domain: Domain, measurements: list[Measurement], total: float, warm_start: Model | None,
+                     max_cells: int, solver: str, tol: float | None, max_iters: int | None,
+                     zeros: list[tuple[tuple[str, ...], np.ndarray]]) -> ApproximateModel:
+    """:func:`estimate` over the local polytope of the region graph (mirror descent)."""
+    if solver == "dual":
+        raise ValueError("solver='dual' needs exact inference; approximate inference uses 'mirror'")
+    graph = build_region_graph(domain, [m.clique for m in measurements] + [a for a, _ in zeros])
+    if graph.size > max_cells:
+        worst = max(range(len(graph.cells)), key=graph.cells.__getitem__)
+        raise ModelTooLarge(graph.regions[worst], graph.cells[worst], graph.size, int(max_cells), "region graph")
+    masks = zero_masks(domain, graph, zeros)
+    try:
+        bp = RegionBP(domain, graph, masks)
+    except ValueError as exc:
+        raise ValueError(f"estimate: {exc}") from None
+    objective = Objective(domain, graph, measurements)
+    tol = DEFAULT_TOL["mirror"] if tol is None else float(tol)
+    max_iters = DEFAULT_MAX_ITERS["mirror"] if max_iters is None else int(max_iters)
+    if warm_start is not None:
+        theta = _warm_potentials(warm_start, domain, graph, bp, total)
+    else:
+        theta = [np.zeros(shape) for shape in bp.shapes]
+    theta = apply_zeros(theta, masks)
+    marginals, iterations = solve_mirror_descent(bp, objective, theta, total, tol, max_iters, masks)
+    model = ApproximateModel(domain, graph, marginals, total, cliques=objective.cliques, iterations=iterations,
+                             solver="mirror", zeros=zeros)
     model.objective = objective.value(objective.project(model.marginals))
     return model

@@ -33,17 +33,19 @@ DEFAULT_MAX_CELLS = 10**7
 class ModelTooLarge(InputError):
     """The junction tree of a clique set has more cells than allowed.
 
-    Attributes: ``clique`` (the largest junction-tree clique, the one to
-    blame), ``clique_cells``, ``total_cells``, ``max_cells``.
+    Attributes: ``clique`` (the largest junction-tree clique, or region of an
+    approximate model's region graph: the one to blame), ``clique_cells``,
+    ``total_cells``, ``max_cells``.
     """
 
-    def __init__(self, clique: tuple[str, ...], clique_cells: int, total_cells: int, max_cells: int):
+    def __init__(self, clique: tuple[str, ...], clique_cells: int, total_cells: int, max_cells: int,
+                 structure: str = "junction tree"):
         self.clique = clique
         self.clique_cells = clique_cells
         self.total_cells = total_cells
         self.max_cells = max_cells
         super().__init__(
-            f"graphical model too large: its junction tree has {total_cells:,} cells, over the "
+            f"graphical model too large: its {structure} has {total_cells:,} cells, over the "
             f"limit of {max_cells:,}; the largest clique {clique} alone has {clique_cells:,} cells. "
             "Measure fewer or smaller marginals, coarsen those attributes, or raise max_cells"
         )

@@ -23,8 +23,10 @@ class GraphicalModel:
     (the estimation objective at this model, or None), ``iterations`` and
     ``solver`` (how it was fitted), ``zeros`` (the structural zeros it was
     fitted with, ``(attrs, mask)`` pairs; their cells have log-potential
-    ``-inf``, so probability exactly 0).
+    ``-inf``, so probability exactly 0), ``inference`` (``"exact"``).
     """
+
+    inference = "exact"
 
     def __init__(self, domain: Domain, junction_tree: JunctionTree, potentials: Sequence[np.ndarray],
                  total: float, cliques: Sequence[tuple[str, ...]] = (), objective: float | None = None,

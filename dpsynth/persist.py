@@ -12,6 +12,12 @@ A model file is one NumPy ``.npz`` archive (a zip), read with
   values kept their own cell; null when the domain was not compressed);
 * ``potential_<i>`` -- the log-potential of junction-tree clique ``i``.
 
+An approximate model (``inference: "approx"``, format version 2) has
+``region_graph`` (regions, parents, cells, counting numbers), ``sweeps`` and
+``zeros`` (attribute sets) in place of ``junction_tree``, and arrays
+``marginal_<i>`` (the pseudo-marginal of region ``i``, counts) and ``zero_<i>``
+(the structural-zero masks). Exact models are still written as version 1.
+
 Everything in the file is DP output or public (schema), so sharing it is a
 release like the synthetic rows themselves. Sampling from a loaded model is
 post-processing: no ledger charge. Format: ``docs/model-format.md``.
@@ -28,33 +34,43 @@ import numpy as np
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.io import atomic_write, json_default
-from dpsynth.pgm import Domain, GraphicalModel, JunctionTree
+from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, JunctionTree, RegionGraph
 
 FORMAT = "dpsynth-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2       # the newest version this dpsynth reads; exact models are written as 1
 
 
 def save(synth: Any, path: str | os.PathLike) -> None:
     """Write a fitted synthesizer to ``path`` (atomically)."""
     synth._check_fitted()
-    model: GraphicalModel = synth.model_
-    tree = model.junction_tree
+    model: GraphicalModel | ApproximateModel = synth.model_
     comp = synth.compression_
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1,
         "method": synth.method,
         "schema": synth.schema_.to_dict(),
         "release": synth.release_,
         "domain": {"names": list(model.domain.names), "sizes": list(model.domain.sizes)},
-        "junction_tree": {"cliques": [list(c) for c in tree.cliques], "parent": list(tree.parent),
-                          "order": list(tree.order), "separators": [list(s) for s in tree.separators],
-                          "cells": list(tree.cells)},
         "total": model.total,
         "cliques": [list(c) for c in model.cliques],
         "compression": None if comp is None else {a: comp.keep[a].astype(int).tolist() for a in comp.domain.names},
     }
-    arrays = {f"potential_{i}": np.asarray(p, dtype=np.float64) for i, p in enumerate(model.potentials)}
+    if model.inference == "approx":
+        graph = model.region_graph
+        meta.update(format_version=2, inference="approx", sweeps=model.sweeps,
+                    region_graph={"regions": [list(r) for r in graph.regions],
+                                  "parents": [list(p) for p in graph.parents], "cells": list(graph.cells),
+                                  "counting": list(graph.counting)},
+                    zeros=[list(a) for a, _ in model.zeros])
+        arrays = {f"marginal_{i}": np.asarray(m, dtype=np.float64) for i, m in enumerate(model.marginals)}
+        arrays.update({f"zero_{i}": np.asarray(m, dtype=bool) for i, (_, m) in enumerate(model.zeros)})
+    else:
+        tree = model.junction_tree
+        meta["junction_tree"] = {"cliques": [list(c) for c in tree.cliques], "parent": list(tree.parent),
+                                 "order": list(tree.order), "separators": [list(s) for s in tree.separators],
+                                 "cells": list(tree.cells)}
+        arrays = {f"potential_{i}": np.asarray(p, dtype=np.float64) for i, p in enumerate(model.potentials)}
     text = json.dumps(meta, default=json_default)
     with atomic_write(path, "wb") as fh:
         np.savez_compressed(fh, metadata=np.array(text), **arrays)
@@ -66,18 +82,11 @@ def load(path: str | os.PathLike) -> Any:
     from dpsynth.synthesizers import METHODS
     from dpsynth.synthesizers.compress import Compression
 
-    meta, potentials = _read(path)
+    meta, arrays = _read(path)
     try:
         schema = Schema.from_json(meta["schema"])
         domain = Domain(meta["domain"]["names"], meta["domain"]["sizes"])
-        jt = meta["junction_tree"]
-        tree = JunctionTree(tuple(tuple(c) for c in jt["cliques"]), tuple(jt["parent"]), tuple(jt["order"]),
-                            tuple(tuple(s) for s in jt["separators"]), tuple(jt["cells"]))
-        for i, clique in enumerate(tree.cliques):
-            if potentials[i].shape != domain.shape(clique):
-                raise ValueError(f"potential {i} has shape {potentials[i].shape}, clique {clique} needs "
-                                 f"{domain.shape(clique)}")
-        model = GraphicalModel(domain, tree, potentials, meta["total"], cliques=[tuple(c) for c in meta["cliques"]])
+        model = _model(meta, arrays, domain)
         cls = METHODS[meta["method"]]
         release = meta["release"]
         synth = cls(epsilon=release["epsilon"], delta=release["delta"])
@@ -91,7 +100,36 @@ def load(path: str | os.PathLike) -> Any:
     return synth
 
 
-def _read(path: str | os.PathLike) -> tuple[dict, list[np.ndarray]]:
+def _arrays(arrays: dict[str, np.ndarray], prefix: str, shapes: list[tuple[int, ...]],
+            dtype: type = np.float64) -> list[np.ndarray]:
+    """Arrays ``<prefix>_0, <prefix>_1, ...`` as ``dtype``, checked against ``shapes``."""
+    out = [np.asarray(arrays[f"{prefix}_{i}"], dtype=dtype) for i in range(len(shapes))]
+    for i, (a, shape) in enumerate(zip(out, shapes)):
+        if a.shape != shape:
+            raise ValueError(f"{prefix} {i} has shape {a.shape}, its attribute set needs {shape}")
+    return out
+
+
+def _model(meta: dict, arrays: dict[str, np.ndarray], domain: Domain) -> GraphicalModel | ApproximateModel:
+    """The model described by a file's metadata and arrays."""
+    cliques = [tuple(c) for c in meta["cliques"]]
+    if meta.get("inference", "exact") == "approx":
+        rg = meta["region_graph"]
+        graph = RegionGraph(tuple(tuple(r) for r in rg["regions"]), tuple(tuple(p) for p in rg["parents"]),
+                            tuple(rg["cells"]), tuple(float(c) for c in rg["counting"]))
+        marginals = _arrays(arrays, "marginal", [domain.shape(r) for r in graph.regions])
+        zero_sets = [tuple(z) for z in meta["zeros"]]
+        masks = _arrays(arrays, "zero", [domain.shape(z) for z in zero_sets], bool)
+        return ApproximateModel(domain, graph, marginals, meta["total"], cliques=cliques,
+                                zeros=list(zip(zero_sets, masks)), sweeps=int(meta["sweeps"]))
+    jt = meta["junction_tree"]
+    tree = JunctionTree(tuple(tuple(c) for c in jt["cliques"]), tuple(jt["parent"]), tuple(jt["order"]),
+                        tuple(tuple(s) for s in jt["separators"]), tuple(jt["cells"]))
+    potentials = _arrays(arrays, "potential", [domain.shape(c) for c in tree.cliques])
+    return GraphicalModel(domain, tree, potentials, meta["total"], cliques=cliques)
+
+
+def _read(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     if not os.path.exists(path):
         raise InputError(f"{path}: no such model file; create one with `dpsynth synth ... --save-model {path}`")
     try:
@@ -103,12 +141,11 @@ def _read(path: str | os.PathLike) -> tuple[dict, list[np.ndarray]]:
             if not isinstance(version, int) or version > FORMAT_VERSION:
                 raise InputError(f"{path}: model format version {version} is newer than this dpsynth supports "
                                  f"({FORMAT_VERSION}); upgrade dpsynth to read it")
-            n = len(meta["junction_tree"]["cliques"])
-            potentials = [np.asarray(archive[f"potential_{i}"], dtype=np.float64) for i in range(n)]
+            arrays = {name: np.asarray(archive[name]) for name in archive.files if name != "metadata"}
     except InputError:
         raise
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable dpsynth model file (corrupt or truncated: {exc}); "
                          "re-create it with `dpsynth synth ... --save-model`")
-    return meta, potentials
+    return meta, arrays
 

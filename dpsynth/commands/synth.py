@@ -17,6 +17,8 @@ from dpsynth.io import check_writable, dump_json, read_table, write_json
 from dpsynth.synthesizers import METHODS
 from dpsynth.synthesizers.base import validate_budget
 
+INFERENCE_METHODS = ("aim", "mwem")   # the methods whose selection can go on with approximate inference
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="release a DP synthetic table",
@@ -33,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how marginals are counted: memory, file (batches from disk, for files larger than "
                         "memory), spark (PySpark) or auto (memory up to "
                         f"{AUTO_FILE_BYTES // 2**20} MiB on disk, file above; default auto)")
+    p.add_argument("--inference", default="exact", choices=("exact", "auto"),
+                   help="graphical-model inference for aim and mwem: exact (junction tree; selection stops "
+                        "adding marginals that would pass the model-size limit) or auto (approximate "
+                        "region-graph inference past that limit, so selection keeps going; rows are then "
+                        "drawn by Gibbs sampling; default exact)")
     p.add_argument("--spark-master", default=None,
                    help="Spark master URL for --engine spark (default $SPARK_MASTER or local[*])")
     p.add_argument("--ledger", default=None, help="persistent ledger (created with `dpsynth ledger init`)")
@@ -51,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     validate_budget(args.epsilon, args.delta)
     if args.rows is not None and args.rows < 0:
         raise InputError(f"--rows must be >= 0, got {args.rows}")
+    if args.inference != "exact" and args.method not in INFERENCE_METHODS:
+        raise InputError(f"--inference {args.inference} applies to {' and '.join(INFERENCE_METHODS)}, "
+                         f"not {args.method}; drop it or choose one of those methods")
     if (args.ledger is None) != (args.dataset is None):
         raise InputError("--ledger and --dataset go together: pass both, or neither for a one-off budget")
     out = Path(args.out)
@@ -64,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         args.data, schema, engine, spark_master=args.spark_master)
     try:
         ledger = None if args.ledger is None else Ledger(args.ledger, create=False)
-        synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta, verbose=not args.json)
+        options = {"inference": args.inference} if args.method in INFERENCE_METHODS else {}
+        synth = METHODS[args.method](epsilon=args.epsilon, delta=args.delta, verbose=not args.json, **options)
         synth.fit(data, schema, ledger=ledger, dataset=args.dataset, schema_is_public=args.schema_is_public)
     finally:
         if engine != "memory":

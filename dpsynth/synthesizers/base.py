@@ -31,7 +31,7 @@ from dpsynth.data import MemoryCounter
 from dpsynth.domain import Schema
 from dpsynth.engines import check_counter
 from dpsynth.errors import InputError
-from dpsynth.pgm import Domain, GraphicalModel, Measurement
+from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, Measurement
 from dpsynth.preprocess import learn_domain, plan_budget
 from dpsynth.sampling_io import DEFAULT_CHUNK_ROWS, chunk_sizes, write_chunks
 from dpsynth.synthesizers.compress import Compression
@@ -247,7 +247,7 @@ class Synthesizer(ABC):
         save(self, path)
 
     def _draw_conditional(self, condition: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        """One row per condition row; the junction tree is conditioned once per distinct cell combination."""
+        """One row per condition row; the model is conditioned once per distinct cell combination."""
         given = list(condition.columns)
         unknown = [c for c in given if c not in self.schema_.names]
         if unknown:
@@ -334,13 +334,20 @@ def check_schema_public(schema: Schema, schema_is_public: bool) -> None:
         )
 
 
-def condition_model(model: GraphicalModel, evidence: dict[str, int]) -> GraphicalModel:
+def condition_model(model: GraphicalModel | ApproximateModel, evidence: dict[str, int]
+                    ) -> GraphicalModel | ApproximateModel:
     """The model restricted to rows whose attributes have the given cells (renormalised).
 
     Each observed attribute's cell is fixed in one junction-tree clique holding
-    it (log-potential -inf elsewhere); InputError when the evidence has
-    probability zero under the model.
+    it (log-potential -inf elsewhere); an approximate model clamps them in its
+    Gibbs sampler (:meth:`ApproximateModel.condition`). InputError when the
+    evidence has probability zero under the model.
     """
+    if model.inference == "approx":
+        try:
+            return model.condition(evidence)
+        except ValueError as exc:
+            raise InputError(f"{exc}; it cannot be sampled") from None
     tree = model.junction_tree
     potentials = [p.copy() for p in model.potentials]
     for attr, cell in evidence.items():

@@ -23,6 +23,9 @@ moves M_r(D) - n u by e_x - u, of L1 norm 2 (1 - 1/n_r) < 2, so round 1 uses
 sensitivity 2. Candidates must keep the junction tree under
 ``max_model_cells * t / rounds`` in round t (Private-PGM's rule; under
 ``max_model_cells`` when none does), or be covered by the model already.
+With ``inference="auto"`` the size is the smaller of the junction tree's and
+the region graph's (:func:`dpsynth.pgm.model_size`), so selection goes on past
+the junction-tree limit with approximate inference (Relaxed Private-PGM).
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from dpsynth.errors import InputError
-from dpsynth.pgm import GraphicalModel, estimate
+from dpsynth.pgm import INFERENCE, ApproximateModel, GraphicalModel, estimate
 from dpsynth.synthesizers.aim import feasible
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -53,20 +56,30 @@ class MWEM(Synthesizer):
     round_iters:
         Cap on the engine's warm-started iterations after each round; the final
         model is estimated to convergence.
+    inference:
+        ``"exact"`` (default: junction tree, candidates kept under
+        ``max_model_cells``), ``"auto"`` (approximate inference once the
+        junction tree would pass ``max_model_cells``, so selection keeps going;
+        the model's region graph must fit instead) or ``"approx"`` (always
+        approximate). Approximate models sample by Gibbs sampling.
     """
 
     method = "mwem"
 
     def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, workload: Sequence[Sequence[str]] | None = None,
                  rounds: int | None = None, round_iters: int = 100, max_model_cells: int = 10**7,
-                 domain_share: float = 0.1, insecure_random_state: int | None = None, verbose: bool = False):
+                 inference: str = "exact", domain_share: float = 0.1, insecure_random_state: int | None = None,
+                 verbose: bool = False):
         super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
                          insecure_random_state=insecure_random_state, verbose=verbose)
         if rounds is not None and (int(rounds) != rounds or rounds < 1):
             raise InputError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
+        if inference not in INFERENCE:
+            raise InputError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
         self.workload = workload
         self.rounds = rounds
         self.round_iters = round_iters
+        self.inference = inference
 
     def _workload(self, names: tuple[str, ...]) -> list[tuple[str, ...]]:
         if self.workload is None:
@@ -77,7 +90,7 @@ class MWEM(Synthesizer):
             raise InputError(f"workload must be non-empty marginals of schema columns; unknown columns: {unknown}")
         return workload
 
-    def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel:
+    def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel | ApproximateModel:
         names = ctx.domain.names
         workload = self._workload(names)
         rounds = int(self.rounds or 2 * len(names))
@@ -85,7 +98,8 @@ class MWEM(Synthesizer):
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
         weights = dict.fromkeys(workload, 1.0)
         too_large: set = set()
-        model = estimate(ctx.domain, [], total=1.0, zeros=ctx.zeros)  # uniform; round 1 rescales it
+        model = estimate(ctx.domain, [], total=1.0, zeros=ctx.zeros,  # uniform; round 1 rescales it
+                         inference=self.inference)
         if not feasible(weights, model, self.max_model_cells, self.max_model_cells, set()):
             raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
                              "use smaller marginals or raise the limit")
@@ -102,11 +116,11 @@ class MWEM(Synthesizer):
             clique = pool[ctx.select(f"mwem round {t}", np.array(scores), epsilon, 2.0 if t == 1 else 1.0)]
             ctx.measure(clique, 1 / (2 * sigma**2))
             self.selected_.append(clique)
-            model = estimate(ctx.domain, ctx.measurements, warm_start=model,
-                             max_cells=self.max_model_cells, max_iters=self.round_iters, zeros=ctx.zeros)
+            model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
+                             max_iters=self.round_iters, zeros=ctx.zeros, inference=self.inference)
             ctx.progress(f"MWEM round {t}: measured {', '.join(clique)}", t / rounds)
         return estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                        zeros=ctx.zeros)
+                        zeros=ctx.zeros, inference=self.inference)
 
     def _extra_metadata(self) -> dict:
         return {"rounds": len(self.selected_), "selected": [list(cl) for cl in self.selected_]}

@@ -125,32 +125,42 @@ def test_structural_zeros_hold_in_pseudo_marginals_and_samples():
         estimate(DOM, ms, zeros=[(("e",), np.ones(2, dtype=bool))], inference="approx")
 
 
-def test_gibbs_samples_match_the_pseudo_marginals():
-    """Tree model (Kikuchi exact): every cell of every region within 6 standard
-    errors over 100,000 independent chains (flake probability < 1e-7)."""
+def within(rows: np.ndarray, model: ApproximateModel, cl: tuple[str, ...], sd: float = 6.0) -> bool:
+    """Every cell frequency of ``cl`` within ``sd`` standard errors of the model's."""
+    n = len(rows)
+    cells = np.ravel_multi_index(tuple(rows[:, DOM.index(a)] for a in cl), DOM.shape(cl))
+    freq = np.bincount(cells, minlength=DOM.size(cl)) / n
+    p = model.project(cl).ravel() / model.total
+    return bool(np.all(np.abs(freq - p) <= sd * np.sqrt(p * (1 - p) / n) + 1e-12))
+
+
+@pytest.mark.parametrize("method,sweeps", [("sample", 0), ("round", 0), ("sample", 5)])
+def test_samples_match_the_pseudo_marginals_on_a_tree(method, sweeps):
+    """Tree model (ancestral draw and Kikuchi joint exact): every cell of every
+    region within 6 standard errors over 50,000 rows (flake probability < 1e-7);
+    with sweeps, Gibbs chains started there stay at the same distribution."""
     rng = np.random.default_rng(4)
     model = estimate(DOM, measure(DOM, true_joint(rng, DOM), TREE, sigma=5.0, rng=rng), inference="approx")
-    n = 100_000
-    rows = model.sample(n, rng=5)
-    assert rows.shape == (n, len(DOM)) and rows.dtype == np.uint8
-    for cl in TREE:
-        cells = np.ravel_multi_index(tuple(rows[:, DOM.index(a)] for a in cl), DOM.shape(cl))
-        freq = np.bincount(cells, minlength=DOM.size(cl)) / n
-        p = model.project(cl).ravel() / model.total
-        assert np.all(np.abs(freq - p) <= 6 * np.sqrt(p * (1 - p) / n) + 1e-12)
+    model.sweeps = sweeps
+    rows = model.sample(50_000, rng=5, method=method)
+    assert rows.shape == (50_000, len(DOM)) and rows.dtype == np.uint8
+    assert all(within(rows, model, cl) for cl in TREE)
     np.testing.assert_array_equal(model.sample(50, rng=9), model.sample(50, rng=9))
 
 
-def test_conditioned_gibbs_keeps_the_evidence_and_follows_the_conditional():
+def test_conditioned_sample_keeps_the_evidence_and_follows_the_conditional():
+    """Evidence b=1, e=0 on the tree: P(d | b, e) ~ P(b, d) P(d, e) / P(d) needs
+    the Gibbs sweeps (d's region may be drawn before e's); P(a | b) does not."""
     rng = np.random.default_rng(6)
     model = estimate(DOM, measure(DOM, true_joint(rng, DOM), TREE, sigma=5.0, rng=rng), inference="approx")
     n = 40_000
     rows = model.condition({"b": 1, "e": 0}).sample(n, rng=7)
     assert np.all(rows[:, 1] == 1) and np.all(rows[:, 4] == 0)
-    ab = model.project(("a", "b"))[:, 1]
-    p = ab / ab.sum()                                      # P(a | b=1): a is separated from e by b
-    freq = np.bincount(rows[:, 0], minlength=3) / n
-    assert np.all(np.abs(freq - p) <= 6 * np.sqrt(p * (1 - p) / n))
+    ab, bd, de, d = model.project(("a", "b")), model.project(("b", "d")), model.project(("d", "e")), model.project("d")
+    for col, p in ((0, ab[:, 1]), (3, bd[1] * de[:, 0] / d)):
+        p = p / p.sum()
+        freq = np.bincount(rows[:, col], minlength=p.size) / n
+        assert np.all(np.abs(freq - p) <= 6 * np.sqrt(p * (1 - p) / n))
     zero = estimate(DOM, measure(DOM, true_joint(rng, DOM), TREE, sigma=5.0, rng=rng), inference="approx",
                     zeros=[(("a",), np.array([True, False, False]))])
     with pytest.raises(ValueError, match="probability zero"):

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="graphical-model inference for aim and mwem: exact (junction tree; selection stops "
                         "adding marginals that would pass the model-size limit) or auto (approximate "
                         "region-graph inference past that limit, so selection keeps going; rows are then "
-                        "drawn by Gibbs sampling; default exact)")
+                        "drawn approximately; default exact)")
     p.add_argument("--spark-master", default=None,
                    help="Spark master URL for --engine spark (default $SPARK_MASTER or local[*])")
     p.add_argument("--ledger", default=None, help="persistent ledger (created with `dpsynth ledger init`)")

@@ -56,10 +56,11 @@ Interface
     The same interface (``inference == "approx"``) on pseudo-marginals per
     region (``region_graph``, ``marginals``): ``project`` reads a region, or
     fits the maximum-entropy distribution over ``attrs`` to the regions'
-    projections onto them (exact engine on that sub-domain); ``sample`` is
-    approximate: Gibbs sampling (``sweeps`` sweeps, all rows at once) from the
-    Kikuchi approximation of the joint; ``condition(evidence)`` clamps
-    attributes for conditional sampling (:mod:`dpsynth.pgm.approx_model`).
+    projections onto them (exact engine on that sub-domain); ``sample`` draws
+    ancestrally region by region (exact on tree-structured region graphs,
+    approximate on loops); ``condition(evidence)`` clamps attributes for
+    conditional sampling, adding Gibbs sweeps on the Kikuchi approximation of
+    the joint (:mod:`dpsynth.pgm.approx_model`).
 
 Lower-level pieces: :class:`Factor` (log-space labelled arrays),
 :func:`build_junction_tree`, :class:`BeliefPropagation`,

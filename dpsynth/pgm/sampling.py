@@ -55,13 +55,18 @@ def _draw(table: np.ndarray, groups: np.ndarray, rng: np.random.Generator, metho
 
 
 def sample_junction_tree(domain: Domain, tree: JunctionTree, conditionals: Sequence[np.ndarray],
-                         n: int, rng: np.random.Generator, method: str = "round") -> np.ndarray:
+                         n: int, rng: np.random.Generator, method: str = "round",
+                         out: np.ndarray | None = None) -> np.ndarray:
     """``n`` rows of codes, columns in ``domain.names`` order, drawn from the
-    model whose conditional tables (from belief propagation) are given."""
+    model whose conditional tables (from belief propagation) are given.
+    ``out``: rows to fill in place instead of zeros; columns that no clique
+    draws (in no clique outside its separator) keep their values, so a
+    separator may hold given cells (the approximate model's evidence)."""
     if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}; use one of {METHODS}")
     dtype = np.min_scalar_type(max(domain.sizes) - 1)
-    out = np.zeros((n, len(domain)), dtype=dtype)
+    if out is None:
+        out = np.zeros((n, len(domain)), dtype=dtype)
     if n == 0:
         return out
     for c in tree.order:

@@ -339,8 +339,8 @@ def condition_model(model: GraphicalModel | ApproximateModel, evidence: dict[str
     """The model restricted to rows whose attributes have the given cells (renormalised).
 
     Each observed attribute's cell is fixed in one junction-tree clique holding
-    it (log-potential -inf elsewhere); an approximate model clamps them in its
-    Gibbs sampler (:meth:`ApproximateModel.condition`). InputError when the
+    it (log-potential -inf elsewhere); an approximate model draws them first
+    and clamps them (:meth:`ApproximateModel.condition`). InputError when the
     evidence has probability zero under the model.
     """
     if model.inference == "approx":

@@ -61,7 +61,8 @@ class MWEM(Synthesizer):
         ``max_model_cells``), ``"auto"`` (approximate inference once the
         junction tree would pass ``max_model_cells``, so selection keeps going;
         the model's region graph must fit instead) or ``"approx"`` (always
-        approximate). Approximate models sample by Gibbs sampling.
+        approximate). Approximate models sample approximately (ancestral draw
+        along the regions: :mod:`dpsynth.pgm.approx_model`).
     """
 
     method = "mwem"

@@ -53,7 +53,7 @@ import numpy as np
 from dpsynth.pgm.domain import Domain
 from dpsynth.pgm.factor import logsumexp
 
-DEFAULT_TOL = 1e-9        # largest multiplier change (log scale) at which a calibration stops
+DEFAULT_TOL = 1e-7        # largest multiplier change (log scale) at which a calibration stops
 DEFAULT_SWEEPS = 1_000    # cap on sweeps per calibration
 
 
@@ -193,19 +193,19 @@ class RegionBP:
             moved = 0.0
             for r in order:
                 ps = self.graph.parents[r]
-                a_r = b[r] - sum(lam[p, r] for p in ps)
-                a_p = [b[p] + lam[p, r].reshape(self.embed[p, r]) for p in ps]
-                m = [logsumexp(self._masked(p, a), self.axes[p, r]).reshape(self.shapes[r])
-                     for p, a in zip(ps, a_p)]
+                old = [lam[p, r] for p in ps]
+                # m_p = logsumexp over p \ r of (b_p + old_p): old_p is constant along those axes
+                m = [logsumexp(self._masked(p, b[p]), self.axes[p, r]).reshape(self.shapes[r]) + o
+                     for p, o in zip(ps, old)]
                 if self.alive is not None:   # dead cells of r: every parent cell above is dead
                     m = [np.where(self.alive[r], x, 0.0) for x in m]
-                common = (a_r + sum(m)) / (1 + len(ps))
-                for p, a, x in zip(ps, a_p, m):
+                common = (b[r] - sum(old) + sum(m)) / (1 + len(ps))
+                for p, o, x in zip(ps, old, m):
                     new = x - common
-                    moved = max(moved, float(np.max(np.abs(new - lam[p, r]))))
+                    moved = max(moved, float(np.max(np.abs(new - o))))
                     lam[p, r] = new
-                    b[p] = a - new.reshape(self.embed[p, r])
-                b[r] = a_r + sum(lam[p, r] for p in ps)
+                    b[p] = b[p] + (o - new).reshape(self.embed[p, r])
+                b[r] = common    # a_r + sum_p (m_p - common)
             if moved <= self.tol:
                 break
         mu, phi = [], 0.0

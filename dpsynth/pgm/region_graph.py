@@ -32,9 +32,14 @@ multipliers at once has a closed form: with ``a`` the beliefs without them and
 
     B = (a_r + sum_p m_p) / (1 + #parents),        lambda[p, r] = m_p - B,
 
-after which ``r`` and all its parents agree exactly. Sweeps repeat until no
-multiplier moves by more than ``tol``; multipliers persist between calls, so
-mirror descent's small steps need few sweeps. ``Phi(theta)`` is the dual value
+after which ``r`` and all its parents agree exactly. Plain sweeps of these
+updates behave like averaging and crawl along long paths of regions (75
+sweeps per calibration on adult with MST's tree plus 4 pairs), so each step is
+over-relaxed by ``OVER_RELAXATION`` = 1.5 (3x fewer sweeps there, same
+objective), falling back to plain steps within a calibration as soon as the
+largest change grows. Sweeps repeat until no multiplier moves by more than
+``tol``; multipliers persist between calls, so mirror descent's small steps
+start close to the answer. ``Phi(theta)`` is the dual value
 ``sum_r logsumexp(b_r)``.
 
 Structural zeros: each region holds a boolean ``alive`` mask, the zeros laid
@@ -55,6 +60,7 @@ from dpsynth.pgm.factor import logsumexp
 
 DEFAULT_TOL = 1e-7        # largest multiplier change (log scale) at which a calibration stops
 DEFAULT_SWEEPS = 1_000    # cap on sweeps per calibration
+OVER_RELAXATION = 1.5     # step on the multipliers, in units of the exact block update (1: plain)
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,15 @@ class RegionBP:
     def _masked(self, r: int, values: np.ndarray) -> np.ndarray:
         return values if self.alive is None else np.where(self.alive[r], values, -np.inf)
 
+    def _lse(self, p: int, values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        """``logsumexp`` over ``axes`` of a region's beliefs (dead cells excluded);
+        without zeros every value is finite, so the max-shift needs no guards."""
+        if self.alive is not None:
+            return logsumexp(self._masked(p, values), axes)
+        top = values.max(axis=axes, keepdims=True)
+        return np.log(np.exp(values - top).sum(axis=axes)) + top.reshape(
+            [n for i, n in enumerate(values.shape) if i not in axes])
+
     def calibrate(self, theta: Sequence[np.ndarray], total: float
                   ) -> tuple[list[np.ndarray], None, float]:
         """Pseudo-marginals (counts summing to ``total`` per region), None (no
@@ -189,25 +204,30 @@ class RegionBP:
             b[r] = b[r] + lam[p, r]
             b[p] = b[p] - lam[p, r].reshape(self.embed[p, r])
         order = [r for r in range(n) if self.graph.parents[r]]
+        omega, last = OVER_RELAXATION, np.inf
         for _ in range(self.max_sweeps):
             moved = 0.0
             for r in order:
                 ps = self.graph.parents[r]
                 old = [lam[p, r] for p in ps]
                 # m_p = logsumexp over p \ r of (b_p + old_p): old_p is constant along those axes
-                m = [logsumexp(self._masked(p, b[p]), self.axes[p, r]).reshape(self.shapes[r]) + o
-                     for p, o in zip(ps, old)]
+                m = [self._lse(p, b[p], self.axes[p, r]).reshape(self.shapes[r]) + o for p, o in zip(ps, old)]
                 if self.alive is not None:   # dead cells of r: every parent cell above is dead
                     m = [np.where(self.alive[r], x, 0.0) for x in m]
                 common = (b[r] - sum(old) + sum(m)) / (1 + len(ps))
+                b_r = b[r] - sum(old)
                 for p, o, x in zip(ps, old, m):
-                    new = x - common
+                    new = o + omega * (x - common - o)
                     moved = max(moved, float(np.max(np.abs(new - o))))
                     lam[p, r] = new
                     b[p] = b[p] + (o - new).reshape(self.embed[p, r])
-                b[r] = common    # a_r + sum_p (m_p - common)
+                    b_r = b_r + new
+                b[r] = b_r
             if moved <= self.tol:
                 break
+            if moved > last:         # over-relaxation overshoots: plain coordinate steps from here
+                omega = 1.0
+            last = moved
         mu, phi = [], 0.0
         for r in range(n):
             br = self._masked(r, b[r])

@@ -22,6 +22,7 @@ import numpy as np
 from dpsynth.pgm.domain import Domain
 from dpsynth.pgm.factor import Factor
 from dpsynth.pgm.junction_tree import JunctionTree
+from dpsynth.pgm.reduce import max_axes, sum_axes
 
 
 def _axes(clique: Sequence[str], drop: Sequence[str]) -> tuple[int, ...]:
@@ -70,18 +71,20 @@ class BeliefPropagation:
         for c in self.postorder:
             b = theta[c]
             for k in self.children[c]:
-                b = b + msg[k]
+                b = b + msg[k] if b is theta[c] else np.add(b, msg[k], out=b)
             axes = self.up_axes[c]
-            m = b.max(axis=axes, keepdims=True)
+            m = max_axes(b, axes)
             if not np.all(np.isfinite(m)):          # impossible separator values
                 m = np.where(np.isfinite(m), m, 0.0)
-            e = np.exp(b - m)
-            s = e.sum(axis=axes, keepdims=True)
+            e = np.subtract(b, m, out=None if b is theta[c] else b)   # in place on our own sum
+            np.exp(e, out=e)
+            s = sum_axes(e, axes)
             with np.errstate(divide="ignore"):
                 lse = np.log(s) + m
             if not np.all(s > 0):
                 s = np.where(s > 0, s, 1.0)
-            cond[c] = e / s
+            e /= s
+            cond[c] = e
             if self.tree.parent[c] < 0:
                 log_z = float(lse.reshape(()))
             else:
@@ -92,7 +95,7 @@ class BeliefPropagation:
             if p < 0:
                 mu[c] = cond[c] * total
             else:
-                sep = mu[p].sum(axis=self.down_axes[c], keepdims=True) if self.down_axes[c] else mu[p]
+                sep = sum_axes(mu[p], self.down_axes[c])
                 mu[c] = cond[c] * sep.reshape(self.sep_in_child[c])
         return mu, cond, log_z
 
@@ -105,7 +108,7 @@ class BeliefPropagation:
             with np.errstate(divide="ignore"):
                 t = np.log(mu)
                 if self.tree.parent[c] >= 0:
-                    sep = mu.sum(axis=self.up_axes[c], keepdims=True)
+                    sep = sum_axes(mu, self.up_axes[c])
                     t = np.where(sep > 0, t - np.log(np.where(sep > 0, sep, 1.0)), 0.0)
             theta.append(t)
         return theta

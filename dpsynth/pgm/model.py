@@ -9,6 +9,7 @@ from dpsynth.pgm.domain import Domain
 from dpsynth.pgm.factor import Factor
 from dpsynth.pgm.inference import BeliefPropagation, variable_elimination
 from dpsynth.pgm.junction_tree import JunctionTree
+from dpsynth.pgm.reduce import sum_axes
 from dpsynth.pgm.sampling import sample_junction_tree
 
 
@@ -59,7 +60,7 @@ class GraphicalModel:
         if home is not None:
             clique = self.junction_tree.cliques[home]
             axes = tuple(i for i, a in enumerate(clique) if a not in canon)
-            marginal = self.marginals[home].sum(axis=axes) if axes else self.marginals[home]
+            marginal = np.squeeze(sum_axes(self.marginals[home], axes), axis=axes)
             return marginal.transpose([canon.index(a) for a in attrs])
         return variable_elimination(self.domain, self._covering_factors(set(attrs)), attrs, self.total)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from dpsynth.pgm.domain import Domain, Measurement
 from dpsynth.pgm.junction_tree import JunctionTree
+from dpsynth.pgm.reduce import sum_axes
 
 
 BLAS_DOT_MAX = 10_000   # OpenBLAS runs dot products on one thread up to this length
@@ -84,14 +85,37 @@ class Objective:
             self.target.append(mean.reshape([domain.sizes[domain.index(a)] if a in cl else 1 for a in hc]))
             self.home.append(home)
             self.axes.append(tuple(i for i, a in enumerate(hc) if a not in cl))
-        self.terms_of: dict[int, list[int]] = {}
-        for k, h in enumerate(self.home):
-            self.terms_of.setdefault(h, []).append(k)
+        self._plan_sums(domain, tree)
+
+    def _plan_sums(self, domain: Domain, tree: JunctionTree) -> None:
+        """Read each term from the smallest other term of its home clique that
+        holds it, when there is one, instead of from the home clique itself:
+        a large clique is then summed once per maximal term, not once per term
+        (and, in :meth:`step`, gradients are gathered the same way before they
+        are broadcast into it). ``order`` lists terms sources-first;
+        ``source[k]`` is the term read from (-1: the home clique) and
+        ``source_axes[k]`` the axes summed away."""
+        n = len(self.cliques)
+        self.order = sorted(range(n), key=lambda k: (self.home[k], -domain.size(self.cliques[k])))
+        self.source = [-1] * n
+        self.source_axes = list(self.axes)
+        for i, k in enumerate(self.order):
+            cl = set(self.cliques[k])
+            holders = [j for j in self.order[:i] if self.home[j] == self.home[k] and cl < set(self.cliques[j])]
+            if holders:
+                j = min(holders, key=lambda j: domain.size(self.cliques[j]))
+                self.source[k] = j
+                hc = tree.cliques[self.home[k]]
+                self.source_axes[k] = tuple(i for i, a in enumerate(hc) if a in self.cliques[j] and a not in cl)
 
     def project(self, clique_arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Each term's marginal read from per-clique arrays (counts)."""
-        return [clique_arrays[h].sum(axis=ax, keepdims=True) if ax else clique_arrays[h]
-                for h, ax in zip(self.home, self.axes)]
+        out: list[np.ndarray] = [None] * len(self.cliques)  # type: ignore[list-item]
+        for k in self.order:
+            j = self.source[k]
+            a = clique_arrays[self.home[k]] if j < 0 else out[j]
+            out[k] = sum_axes(a, self.source_axes[k])
+        return out
 
     def value(self, marginals: Sequence[np.ndarray]) -> float:
         """``L`` at the given term marginals."""
@@ -117,11 +141,20 @@ class Objective:
         return sum(vdot(x, y) for x, y in zip(a, b))
 
     def step(self, theta: Sequence[np.ndarray], grads: Sequence[np.ndarray], eta: float) -> list[np.ndarray]:
-        """``theta - eta * grad``, each term's gradient broadcast into its clique."""
+        """``theta - eta * grad``, each term's gradient broadcast into its clique
+        (a term read from another term adds its gradient to that term's first,
+        so each clique takes one broadcast per maximal term)."""
+        gathered = list(grads)
+        for k in reversed(self.order):
+            j = self.source[k]
+            if j >= 0:
+                gathered[j] = gathered[j] + gathered[k]
         out = list(theta)
-        for h, ks in self.terms_of.items():
-            t = theta[h] - eta * grads[ks[0]]
-            for k in ks[1:]:
-                t -= eta * grads[k]
-            out[h] = t
+        for k in self.order:
+            if self.source[k] < 0:
+                h = self.home[k]
+                if out[h] is theta[h]:
+                    out[h] = theta[h] - eta * gathered[k]
+                else:
+                    out[h] -= eta * gathered[k]
         return out

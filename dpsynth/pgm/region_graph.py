@@ -150,12 +150,10 @@ class RegionBP:
         self.max_sweeps = max_sweeps
         regions = graph.regions
         self.shapes = [domain.shape(r) for r in regions]
-        self.children: list[list[int]] = [[] for _ in regions]
         self.edges = [(p, r) for r, ps in enumerate(graph.parents) for p in ps]
         self.embed = {}     # (p, r): r's arrays laid out on p's axes
         self.axes = {}      # (p, r): p's axes summed onto r
         for p, r in self.edges:
-            self.children[p].append(r)
             self.embed[p, r] = _embed(domain, regions[p], regions[r])
             self.axes[p, r] = tuple(i for i, a in enumerate(regions[p]) if a not in regions[r])
         self.alive = self._alive(zeros)
@@ -212,12 +210,14 @@ class RegionBP:
                 old = [lam[p, r] for p in ps]
                 # m_p = logsumexp over p \ r of (b_p + old_p): old_p is constant along those axes
                 m = [self._lse(p, b[p], self.axes[p, r]).reshape(self.shapes[r]) + o for p, o in zip(ps, old)]
-                if self.alive is not None:   # dead cells of r: every parent cell above is dead
+                if self.alive is not None:   # dead cells of r (every parent cell above is dead) keep 0
                     m = [np.where(self.alive[r], x, 0.0) for x in m]
-                common = (b[r] - sum(old) + sum(m)) / (1 + len(ps))
                 b_r = b[r] - sum(old)
+                common = (b_r + sum(m)) / (1 + len(ps))
                 for p, o, x in zip(ps, old, m):
                     new = o + omega * (x - common - o)
+                    if self.alive is not None:
+                        new = np.where(self.alive[r], new, 0.0)
                     moved = max(moved, float(np.max(np.abs(new - o))))
                     lam[p, r] = new
                     b[p] = b[p] + (o - new).reshape(self.embed[p, r])

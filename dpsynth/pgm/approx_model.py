@@ -28,7 +28,8 @@ any one joint distribution when the regions form loops.
   Moebius counting numbers; exact on tree-structured graphs), so the evidence
   reaches attributes drawn before it. Unconditioned models use no sweeps: on
   adult with a loopy model, Gibbs towards the Kikuchi joint moved the rows'
-  2-way TVD from 0.073 (ancestral draw) to 0.091 (benchmarks/results/pgm_approx.md).
+  2-way TVD from 0.065 (ancestral draw) to 0.078-0.082 after 3-10 sweeps
+  (benchmarks/results/pgm_approx.md).
 """
 from __future__ import annotations
 

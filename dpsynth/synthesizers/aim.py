@@ -27,9 +27,14 @@ import numpy as np
 
 from dpsynth.errors import InputError
 from dpsynth.pgm import GraphicalModel, estimate, junction_tree_size
+from dpsynth.pgm.estimation import DEFAULT_MAX_ITERS
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
+ROUND_WORK = 5 * 10**7   # cell-iterations a round's warm-started estimate may spend
+MIN_ROUND_ITERS = 10
+FINAL_WORK = 10**9       # cell-iterations the final estimate may spend on a large model
+MIN_FINAL_ITERS = 100
 
 
 class AIM(Synthesizer):
@@ -43,8 +48,10 @@ class AIM(Synthesizer):
     rounds:
         Initial number of rounds that the budget is split into (default 16 d).
     round_iters:
-        Cap on the engine's warm-started iterations after each round; the final
-        model is estimated to convergence.
+        Cap on the engine's warm-started iterations after each round, lowered on
+        large models so a round spends about ``ROUND_WORK`` cell-iterations
+        (:func:`round_iterations`); the final estimate runs to convergence, within
+        ``FINAL_WORK`` cell-iterations on large models (:func:`final_iterations`).
     confidence:
         Level of the per-query error bounds reported in the release metadata.
     """
@@ -103,14 +110,14 @@ class AIM(Synthesizer):
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
             last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                             max_iters=self.round_iters, zeros=ctx.zeros)
+                             max_iters=round_iterations(model, self.round_iters), zeros=ctx.zeros)
             ctx.progress(f"AIM round {self.rounds_}: measured {', '.join(cl)}", used / rho)
             after = model.project(cl).ravel()
             if np.abs(after - before).sum() <= sigma * np.sqrt(2 / np.pi) * after.size:
                 sigma, epsilon = sigma / 2, epsilon * 2
         ctx.progress(f"AIM: final estimate from {len(ctx.measurements)} measurements", 1.0)
         model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                         zeros=ctx.zeros)
+                         max_iters=final_iterations(model), zeros=ctx.zeros)
         self.error_bounds_ = error_bounds(workload, candidates, ctx.measurements, model, last, self.confidence)
         return model
 
@@ -161,6 +168,27 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
             elif size > final_limit:
                 too_large.add(cl)
     return pool
+
+def _cells(model: GraphicalModel) -> int:
+    return max(1, sum(int(np.size(m)) for m in model.marginals))
+
+
+def round_iterations(model: GraphicalModel, cap: int) -> int:
+    """Warm-started iterations for a round's estimate: ``cap`` on small models,
+    fewer on large ones so a round costs about ``ROUND_WORK`` cell-iterations,
+    but at least ``MIN_ROUND_ITERS``. Rounds only steer selection. (On Adult at
+    epsilon 10 the junction tree grows past 5M cells, where 100 iterations took
+    40 s a round.)"""
+    return int(max(MIN_ROUND_ITERS, min(cap, ROUND_WORK // _cells(model))))
+
+
+def final_iterations(model: GraphicalModel) -> int:
+    """Iteration cap of the final estimate: the engine's own (it stops on
+    convergence) on models up to ``FINAL_WORK / DEFAULT_MAX_ITERS`` cells, and
+    about ``FINAL_WORK`` cell-iterations beyond, warm-started from the last
+    round's model."""
+    return int(min(DEFAULT_MAX_ITERS["mirror"], max(MIN_FINAL_ITERS, FINAL_WORK // _cells(model))))
+
 
 def gaussian_l1_bound(n_cells: int, sigma: float, failure: float) -> float:
     """Upper bound on ||z||_1, z ~ N(0, sigma^2 I_n), holding with probability 1 - failure.

@@ -13,8 +13,8 @@ A model file is one NumPy ``.npz`` archive (a zip), read with
 * ``potential_<i>`` -- the log-potential of junction-tree clique ``i``.
 
 An approximate model (``inference: "approx"``, format version 2) has
-``region_graph`` (regions, parents, cells, counting numbers), ``sweeps`` and
-``zeros`` (attribute sets) in place of ``junction_tree``, and arrays
+``region_graph`` (regions, parents, cells, counting numbers) and ``zeros``
+(attribute sets) in place of ``junction_tree``, and arrays
 ``marginal_<i>`` (the pseudo-marginal of region ``i``, counts) and ``zero_<i>``
 (the structural-zero masks). Exact models are still written as version 1.
 
@@ -58,7 +58,7 @@ def save(synth: Any, path: str | os.PathLike) -> None:
     }
     if model.inference == "approx":
         graph = model.region_graph
-        meta.update(format_version=2, inference="approx", sweeps=model.sweeps,
+        meta.update(format_version=2, inference="approx",
                     region_graph={"regions": [list(r) for r in graph.regions],
                                   "parents": [list(p) for p in graph.parents], "cells": list(graph.cells),
                                   "counting": list(graph.counting)},
@@ -121,7 +121,7 @@ def _model(meta: dict, arrays: dict[str, np.ndarray], domain: Domain) -> Graphic
         zero_sets = [tuple(z) for z in meta["zeros"]]
         masks = _arrays(arrays, "zero", [domain.shape(z) for z in zero_sets], bool)
         return ApproximateModel(domain, graph, marginals, meta["total"], cliques=cliques,
-                                zeros=list(zip(zero_sets, masks)), sweeps=int(meta["sweeps"]))
+                                zeros=list(zip(zero_sets, masks)))
     jt = meta["junction_tree"]
     tree = JunctionTree(tuple(tuple(c) for c in jt["cliques"]), tuple(jt["parent"]), tuple(jt["order"]),
                         tuple(tuple(s) for s in jt["separators"]), tuple(jt["cells"]))

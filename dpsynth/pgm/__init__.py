@@ -58,9 +58,9 @@ Interface
     fits the maximum-entropy distribution over ``attrs`` to the regions'
     projections onto them (exact engine on that sub-domain); ``sample`` draws
     ancestrally region by region (exact on tree-structured region graphs,
-    approximate on loops); ``condition(evidence)`` clamps attributes for
-    conditional sampling, adding Gibbs sweeps on the Kikuchi approximation of
-    the joint (:mod:`dpsynth.pgm.approx_model`).
+    approximate on loops, where it can lose measured dependencies);
+    ``condition(evidence)`` fixes attributes for conditional sampling
+    (:mod:`dpsynth.pgm.approx_model`).
 
 Lower-level pieces: :class:`Factor` (log-space labelled arrays),
 :func:`build_junction_tree`, :class:`BeliefPropagation`,

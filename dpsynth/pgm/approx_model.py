@@ -14,22 +14,20 @@ any one joint distribution when the regions form loops.
   ``sum_b P(a, b) P(c | b)``.
 * ``sample`` draws rows ancestrally along the regions: the top regions in a
   greedy order (each next one sharing the most attributes with those already
-  drawn), each region's new attributes from its pseudo-marginal's conditional
-  given the attributes it shares with them -- all rows at once, through the
-  exact sampler's grouped inverse CDF (so ``"round"`` stratifies here too).
-  Exact for tree-structured region graphs; on loops each region ignores what
-  the others say about the attributes it shares, so it is approximate, and it
-  can combine cells into one that some region gives probability 0 (a
-  structural zero): such rows get Gibbs sweeps (below) until they leave it.
-* A conditioned model (:meth:`ApproximateModel.condition`) draws the evidence's
-  regions first and then runs ``sweeps`` (``CONDITION_SWEEPS``) Gibbs sweeps
-  with the evidence clamped, every row its own chain, on the Kikuchi
-  approximation ``P(x) ~ exp(sum_r kappa_r log mu_r(x_r))`` (``kappa`` the
-  Moebius counting numbers; exact on tree-structured graphs), so the evidence
-  reaches attributes drawn before it. Unconditioned models use no sweeps: on
-  adult with a loopy model, Gibbs towards the Kikuchi joint moved the rows'
-  2-way TVD from 0.065 (ancestral draw) to 0.078-0.082 after 3-10 sweeps
-  (benchmarks/results/pgm_approx.md).
+  drawn, given attributes first), each region's new attributes from its
+  pseudo-marginal's conditional given the attributes it shares with them --
+  all rows at once, through the exact sampler's grouped inverse CDF (so
+  ``"round"`` stratifies here too). Exact for tree-structured region graphs
+  (and for conditionals given attributes of one region); on loops, a region
+  whose attributes were all drawn before its turn is skipped, so its
+  dependence is lost: MWEM at ``inference="auto"`` on adult gave pseudo-marginals
+  within 0.021 TVD of the data on the measured pairs but rows at 0.097
+  (benchmarks/results/pgm_approx.md). Gibbs sampling from the Kikuchi
+  approximation ``P(x) ~ exp(sum_r kappa_r log mu_r(x_r))`` was worse there
+  (0.22 after 5-20 sweeps), and so was a product of the regions' conditionals
+  (0.11); it only moves rows off cells of probability 0 that a loop let the
+  draw combine (a structural zero): such rows get Gibbs sweeps until they
+  leave them.
 """
 from __future__ import annotations
 
@@ -42,7 +40,6 @@ from dpsynth.pgm.junction_tree import JunctionTree
 from dpsynth.pgm.region_graph import RegionGraph, kikuchi_potentials, maximal_intersections
 from dpsynth.pgm.sampling import sample_junction_tree
 
-CONDITION_SWEEPS = 30   # Gibbs sweeps over the free attributes after a conditioned ancestral draw
 REPAIR_SWEEPS = 100     # cap on Gibbs sweeps moving rows off cells of probability zero
 
 
@@ -64,7 +61,7 @@ class ApproximateModel:
     per region, axes in domain order), ``potentials`` (Gibbs log-potentials,
     :func:`kikuchi_potentials`), ``total``, ``cliques`` (measured attribute
     sets), ``objective``, ``iterations``, ``solver``, ``zeros`` (as
-    :class:`dpsynth.pgm.GraphicalModel`), ``sweeps`` (Gibbs sweeps after the ancestral draw),
+    :class:`dpsynth.pgm.GraphicalModel`),
     ``evidence`` (attribute -> cell held fixed when sampling; see :meth:`condition`),
     ``inference`` (``"approx"``).
     """
@@ -74,7 +71,7 @@ class ApproximateModel:
     def __init__(self, domain: Domain, region_graph: RegionGraph, marginals: Sequence[np.ndarray],
                  total: float, cliques: Sequence[tuple[str, ...]] = (), objective: float | None = None,
                  iterations: int = 0, solver: str = "",
-                 zeros: Sequence[tuple[tuple[str, ...], np.ndarray]] = (), sweeps: int = 0,
+                 zeros: Sequence[tuple[tuple[str, ...], np.ndarray]] = (),
                  evidence: dict[str, int] | None = None) -> None:
         self.domain = domain
         self.region_graph = region_graph
@@ -85,7 +82,6 @@ class ApproximateModel:
         self.iterations = iterations
         self.solver = solver
         self.zeros = tuple(zeros)
-        self.sweeps = int(sweeps)
         self.evidence = dict(evidence or {})
         self.potentials = kikuchi_potentials(region_graph, self.marginals)
         self._projections: dict[tuple[str, ...], np.ndarray] = {}
@@ -126,10 +122,10 @@ class ApproximateModel:
                        zeros=zeros)
         return fit.project(canon)
 
-    def condition(self, evidence: dict[str, int], sweeps: int = CONDITION_SWEEPS) -> "ApproximateModel":
+    def condition(self, evidence: dict[str, int]) -> "ApproximateModel":
         """The same model with ``evidence`` (attribute -> cell) held fixed by
-        :meth:`sample` and ``sweeps`` Gibbs sweeps after the ancestral draw;
-        ValueError when a region gives the evidence probability 0."""
+        :meth:`sample`, which draws the rest after it; ValueError when a region
+        gives the evidence probability 0."""
         evidence = {**self.evidence, **{a: int(c) for a, c in evidence.items()}}
         for region, mu in zip(self.region_graph.regions, self.marginals):
             seen = [a for a in region if a in evidence]
@@ -139,15 +135,14 @@ class ApproximateModel:
                 if not mass > 0:
                     raise ValueError(f"the condition {evidence} has probability zero under the model")
         return ApproximateModel(self.domain, self.region_graph, self.marginals, self.total, self.cliques,
-                                self.objective, self.iterations, self.solver, self.zeros, sweeps, evidence)
+                                self.objective, self.iterations, self.solver, self.zeros, evidence)
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None,
                method: str = "round") -> np.ndarray:
         """``n`` rows as codes, shape ``(n, len(domain))``, columns in
         ``domain.names`` order: an ancestral draw along the regions (``method``
-        as for exact models: ``"round"`` stratified, ``"sample"`` i.i.d.), then
-        ``sweeps`` Gibbs sweeps. Approximate on loopy region graphs (see the
-        module docstring)."""
+        as for exact models: ``"round"`` stratified, ``"sample"`` i.i.d.).
+        Approximate on loopy region graphs (see the module docstring)."""
         if int(n) < 0:
             raise ValueError(f"sample: n must be >= 0, got {n}")
         n = int(n)
@@ -157,10 +152,9 @@ class ApproximateModel:
             x[:, self.domain.index(a)] = cell
         plan, conditionals = self._plan()
         x = sample_junction_tree(self.domain, plan, conditionals, n, rng, method, out=x)
-        tables = {a: self._conditional_tables(a) for a in self.domain.names if a not in self.evidence}
-        for _ in range(self.sweeps if n else 0):
-            self._sweep(x, tables, rng)
         bad = self._impossible(x)
+        tables = {a: self._conditional_tables(a) for a in self.domain.names if a not in self.evidence} \
+            if bad.any() else {}
         for _ in range(REPAIR_SWEEPS):
             if not bad.any():
                 break

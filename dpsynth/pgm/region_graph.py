@@ -70,7 +70,8 @@ class RegionGraph:
     ``parents[i]``: indices of the smallest regions strictly containing region
     ``i``; ``cells[i]``: its size; ``counting[i]``: its Kikuchi (Moebius)
     counting number ``1 - sum of its ancestors' numbers`` -- exact for
-    tree-structured graphs, used by Gibbs sampling's log-potentials
+    tree-structured graphs; the Gibbs sweeps that move sampled rows off zero
+    cells use the log-potentials
     ``sum_r counting_r log mu_r`` (not by the oracle, which is convex).
     """
 

@@ -11,7 +11,10 @@ add up to the reserved rho.
 Selection quality of candidate r (the paper's score): w_r (||M_r(D) - M_r(p)||_1
 - sqrt(2/pi) sigma n_r), with w_r the workload overlap weight; its
 sensitivity is max_r w_r. Candidates must keep the model under the size
-guard, scaled by the fraction of budget used (the paper's rule).
+guard, scaled by the fraction of budget used (the paper's rule); with
+``inference="auto"`` the guard measures the smaller of the junction tree and
+the region graph (:func:`dpsynth.pgm.model_size`), so selection goes on past the
+junction-tree limit with approximate inference.
 
 Unlike MST, AIM does not merge rare values: its first 1-way measurements use the
 per-round sigma, which is large (about 73 counts on Adult at epsilon 1), so a
@@ -26,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from dpsynth.errors import InputError
-from dpsynth.pgm import GraphicalModel, estimate, junction_tree_size
+from dpsynth.pgm import INFERENCE, GraphicalModel, estimate, model_size
 from dpsynth.pgm.estimation import DEFAULT_MAX_ITERS
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -54,16 +57,25 @@ class AIM(Synthesizer):
         ``FINAL_WORK`` cell-iterations on large models (:func:`final_iterations`).
     confidence:
         Level of the per-query error bounds reported in the release metadata.
+    inference:
+        ``"exact"`` (default: junction tree, candidates kept under
+        ``max_model_cells``), ``"auto"`` (approximate region-graph inference once
+        the junction tree would pass ``max_model_cells``, so selection keeps
+        going) or ``"approx"`` (always approximate); see
+        :mod:`dpsynth.pgm.approx_model` for how approximate models sample.
     """
 
     method = "aim"
 
     def __init__(self, epsilon: float = 1.0, delta: float = 1e-9, *, workload: Sequence[Sequence[str]] | None = None,
                  rounds: int | None = None, round_iters: int = 100, confidence: float = 0.95,
-                 max_model_cells: int = 10**7,
+                 max_model_cells: int = 10**7, inference: str = "exact",
                  domain_share: float = 0.1, insecure_random_state: int | None = None, verbose: bool = False):
         super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
                          insecure_random_state=insecure_random_state, verbose=verbose)
+        if inference not in INFERENCE:
+            raise InputError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
+        self.inference = inference
         self.workload = workload
         self.rounds = rounds
         self.round_iters = round_iters
@@ -90,7 +102,8 @@ class AIM(Synthesizer):
             ctx.measure((a,), oneway_rho)
         used = oneway_rho * len(names)
         answers = {cl: x.astype(float) for cl, x in zip(candidates, ctx.answers(list(candidates)))}
-        model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
+        model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros,
+                         inference=self.inference)
         ctx.progress(f"AIM: measured {len(names)} one-way marginals", used / rho)
 
         self.rounds_ = 0
@@ -104,20 +117,21 @@ class AIM(Synthesizer):
                 epsilon = np.sqrt(8 * SELECT_SHARE * remaining)
             used += 1 / (2 * sigma**2) + epsilon**2 / 8
             size_limit = self.max_model_cells * used / rho
-            pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large)
+            pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large, self.inference)
             cl = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
             before = model.project(cl).ravel()
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
             last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                             max_iters=round_iterations(model, self.round_iters), zeros=ctx.zeros)
+                             max_iters=round_iterations(model, self.round_iters), zeros=ctx.zeros,
+                             inference=self.inference)
             ctx.progress(f"AIM round {self.rounds_}: measured {', '.join(cl)}", used / rho)
             after = model.project(cl).ravel()
             if np.abs(after - before).sum() <= sigma * np.sqrt(2 / np.pi) * after.size:
                 sigma, epsilon = sigma / 2, epsilon * 2
         ctx.progress(f"AIM: final estimate from {len(ctx.measurements)} measurements", 1.0)
         model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                         max_iters=final_iterations(model), zeros=ctx.zeros)
+                         max_iters=final_iterations(model), zeros=ctx.zeros, inference=self.inference)
         self.error_bounds_ = error_bounds(workload, candidates, ctx.measurements, model, last, self.confidence)
         return model
 
@@ -150,8 +164,9 @@ def candidate_weights(workload: list[tuple[str, ...]]) -> dict[tuple[str, ...], 
 
 
 def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,
-             too_large: set) -> dict:
-    """Candidates already covered by the model, or that keep it under ``size_limit`` cells.
+             too_large: set, inference: str = "exact") -> dict:
+    """Candidates already covered by the model, or that keep it under ``size_limit`` cells
+    (its size for ``inference``: :func:`dpsynth.pgm.model_size`).
 
     ``too_large`` collects candidates over ``final_limit`` (the limit of the last
     round); the model only grows, so they are not checked again.
@@ -162,7 +177,7 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
         if cl in covered:
             pool[cl] = w
         elif cl not in too_large:
-            size = junction_tree_size(model.domain, list(model.cliques) + [z for z, _ in model.zeros] + [cl])
+            size = model_size(model.domain, list(model.cliques) + [z for z, _ in model.zeros] + [cl], inference)
             if size <= size_limit:
                 pool[cl] = w
             elif size > final_limit:

@@ -101,15 +101,17 @@ class MWEM(Synthesizer):
         too_large: set = set()
         model = estimate(ctx.domain, [], total=1.0, zeros=ctx.zeros,  # uniform; round 1 rescales it
                          inference=self.inference)
-        if not feasible(weights, model, self.max_model_cells, self.max_model_cells, set()):
+        if not feasible(weights, model, self.max_model_cells, self.max_model_cells, set(), self.inference):
             raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
                              "use smaller marginals or raise the limit")
         answers = {cl: x.astype(float) for cl, x in zip(workload, ctx.answers(workload))}
         bias = np.sqrt(2 / np.pi) * sigma  # expected |noise| per measured cell
         self.selected_: list[tuple[str, ...]] = []
         for t in range(1, rounds + 1):
-            pool = list(feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large)
-                        or feasible(weights, model, self.max_model_cells, self.max_model_cells, too_large))
+            pool = list(feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large,
+                                 self.inference)
+                        or feasible(weights, model, self.max_model_cells, self.max_model_cells, too_large,
+                                    self.inference))
             fitted = [model.project(cl).ravel() for cl in pool]
             if t == 1:
                 fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]

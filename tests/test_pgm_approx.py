@@ -19,7 +19,6 @@ from dpsynth.pgm import (
     ApproximateModel,
     Domain,
     GraphicalModel,
-    Measurement,
     ModelTooLarge,
     RegionBP,
     build_region_graph,
@@ -29,7 +28,7 @@ from dpsynth.pgm import (
 )
 from dpsynth.synthesizers import AIM, MWEM
 
-from test_pgm_estimation import brute_force_optimum, marginal, measure, true_joint
+from test_pgm_estimation import brute_force_optimum, measure, true_joint
 from test_synthesizers import SCHEMA, dependent_table
 
 DOM = Domain(list("abcde"), [3, 2, 4, 3, 2])

@@ -58,8 +58,8 @@ class ApproximateModel:
     """Pseudo-marginals on a region graph, scaled to ``total`` records.
 
     Attributes: ``domain``, ``region_graph``, ``marginals`` (one array of counts
-    per region, axes in domain order), ``potentials`` (Gibbs log-potentials,
-    :func:`kikuchi_potentials`), ``total``, ``cliques`` (measured attribute
+    per region, axes in domain order), ``potentials`` (Kikuchi log-potentials,
+    :func:`kikuchi_potentials`, for the Gibbs repair of rows on zero cells), ``total``, ``cliques`` (measured attribute
     sets), ``objective``, ``iterations``, ``solver``, ``zeros`` (as
     :class:`dpsynth.pgm.GraphicalModel`),
     ``evidence`` (attribute -> cell held fixed when sampling; see :meth:`condition`),

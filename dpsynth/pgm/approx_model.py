@@ -200,10 +200,31 @@ class ApproximateModel:
                 out.append((others, phi.transpose(perm).reshape(-1, phi.shape[region.index(attr)])))
         return out
 
+    def _link(self, i: int, drawn: set[str]) -> float:
+        """Mutual information (nats) under region ``i``'s pseudo-marginal between
+        its attributes not yet drawn and those drawn (with none drawn: its total
+        correlation, the sum of its 1-way entropies less its joint entropy)."""
+        region, mu = self.region_graph.regions[i], self.marginals[i] / self.total
+
+        def entropy(keep: list[int]) -> float:
+            p = mu.sum(axis=tuple(k for k in range(mu.ndim) if k not in keep)).ravel()
+            p = p[p > 0]
+            return float(-np.sum(p * np.log(p)))
+
+        new = [k for k, a in enumerate(region) if a not in drawn]
+        old = [k for k, a in enumerate(region) if a in drawn]
+        if not new:
+            return -np.inf
+        parts = [[k] for k in new] if not old else [new, old]
+        return sum(entropy(part) for part in parts) - entropy(new + old)
+
     def _plan(self) -> tuple[JunctionTree, list[np.ndarray]]:
         """The ancestral draw as a junction-tree sampling plan: the top regions in
-        greedy order (each next one sharing the most attributes with those drawn,
-        the evidence first), each drawn from its pseudo-marginal's conditional
+        greedy order (Prim's maximum spanning tree: each next one shares
+        attributes with those drawn -- the evidence first -- and among those,
+        carries the most mutual information between its new and its drawn
+        attributes, so the regions a loop leaves out are the least
+        informative), each drawn from its pseudo-marginal's conditional
         given the attributes it shares with them (its "separator"). Exact for
         tree-structured region graphs; on loops it drops the other regions'
         information about the shared attributes."""
@@ -212,7 +233,7 @@ class ApproximateModel:
         drawn = set(self.evidence)
         cliques, seps, conditionals = [], [], []
         while todo:
-            i = max(todo, key=lambda j: (len(drawn & set(graph.regions[j])), -j))
+            i = max(todo, key=lambda j: (bool(drawn & set(graph.regions[j])), self._link(j, drawn), -j))
             todo.remove(i)
             region = graph.regions[i]
             if set(region) <= drawn:

@@ -13,19 +13,20 @@ any one joint distribution when the regions form loops.
   it answers ``P(a) P(c)`` for ``(a, c)`` where exact inference gives
   ``sum_b P(a, b) P(c | b)``.
 * ``sample`` draws rows ancestrally along the regions: the top regions in a
-  greedy order (each next one sharing the most attributes with those already
-  drawn, given attributes first), each region's new attributes from its
+  greedy order (a maximum spanning tree on mutual information, given
+  attributes first: :meth:`ApproximateModel._plan`), each region's new attributes from its
   pseudo-marginal's conditional given the attributes it shares with them --
   all rows at once, through the exact sampler's grouped inverse CDF (so
   ``"round"`` stratifies here too). Exact for tree-structured region graphs
   (and for conditionals given attributes of one region); on loops, a region
   whose attributes were all drawn before its turn is skipped, so its
   dependence is lost: MWEM at ``inference="auto"`` on adult gave pseudo-marginals
-  within 0.021 TVD of the data on the measured pairs but rows at 0.097
-  (benchmarks/results/pgm_approx.md). Gibbs sampling from the Kikuchi
-  approximation ``P(x) ~ exp(sum_r kappa_r log mu_r(x_r))`` was worse there
-  (0.22 after 5-20 sweeps), and so was a product of the regions' conditionals
-  (0.11); it only moves rows off cells of probability 0 that a loop let the
+  within 0.021 TVD of the data on the measured pairs but rows at 0.049
+  (benchmarks/results/pgm_approx.md; 0.097 when the order ignored mutual
+  information). Gibbs sampling from the Kikuchi approximation
+  ``P(x) ~ exp(sum_r kappa_r log mu_r(x_r))`` was far worse there (0.22 after
+  5-20 sweeps), and so was a product of the regions' conditionals given the
+  attributes drawn (0.11); Gibbs only moves rows off cells of probability 0 that a loop let the
   draw combine (a structural zero): such rows get Gibbs sweeps until they
   leave them.
 """

@@ -169,17 +169,25 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
     if solver == "dual":
         marginals, iterations = solve_dual(bp, objective, own, total, tol, max_iters, masks)
     else:
-        if warm_start is not None:
-            theta = _warm_potentials(warm_start, domain, tree, bp, total)
-        else:
-            theta = [np.zeros(shape) for shape in bp.shapes]
-        theta = apply_zeros(theta, masks)
-        marginals, iterations = solve_mirror_descent(bp, objective, theta, total, tol, max_iters, masks)
+        marginals, iterations = _mirror_descent(domain, tree, bp, objective, warm_start, total, masks, tol,
+                                                max_iters)
     model = GraphicalModel(domain, tree, apply_zeros(bp.factorize(marginals), masks), total,
                            cliques=objective.cliques, iterations=iterations, solver=solver,
                            zeros=zeros)
     model.objective = objective.value(objective.project(model.marginals))
     return model
+
+
+def _mirror_descent(domain: Domain, structure, bp, objective: Objective, warm_start: Model | None, total: float,
+                    masks: list, tol: float, max_iters: int) -> tuple[list[np.ndarray], int]:
+    """Mirror descent on ``structure`` (junction tree or region graph, with its
+    ``bp``), from ``warm_start``'s marginals or the uniform model, zeros masked."""
+    if warm_start is not None:
+        theta = _warm_potentials(warm_start, domain, structure, bp, total)
+    else:
+        theta = [np.zeros(shape) for shape in bp.shapes]
+    theta = apply_zeros(theta, masks)
+    return solve_mirror_descent(bp, objective, theta, total, tol, max_iters, masks)
 
 
 def _estimate_approx(domain: Domain, measurements: list[Measurement], total: float, warm_start: Model | None,
@@ -200,12 +208,7 @@ def _estimate_approx(domain: Domain, measurements: list[Measurement], total: flo
     objective = Objective(domain, graph, measurements)
     tol = DEFAULT_TOL["mirror"] if tol is None else float(tol)
     max_iters = DEFAULT_MAX_ITERS["mirror"] if max_iters is None else int(max_iters)
-    if warm_start is not None:
-        theta = _warm_potentials(warm_start, domain, graph, bp, total)
-    else:
-        theta = [np.zeros(shape) for shape in bp.shapes]
-    theta = apply_zeros(theta, masks)
-    marginals, iterations = solve_mirror_descent(bp, objective, theta, total, tol, max_iters, masks)
+    marginals, iterations = _mirror_descent(domain, graph, bp, objective, warm_start, total, masks, tol, max_iters)
     model = ApproximateModel(domain, graph, marginals, total, cliques=objective.cliques, iterations=iterations,
                              solver="mirror", zeros=zeros)
     model.objective = objective.value(objective.project(model.marginals))

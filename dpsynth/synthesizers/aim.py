@@ -118,11 +118,10 @@ class AIM(Synthesizer):
             used += 1 / (2 * sigma**2) + epsilon**2 / 8
             size_limit = self.max_model_cells * used / rho
             pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large, self.inference)
-            fitted = {c: model.project(c).ravel() for c in pool}
-            cl = self._worst_approximated(ctx, pool, answers, fitted, epsilon, sigma)
-            before = fitted[cl]
+            cl = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
+            before = model.project(cl).ravel()
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
-            last = {"fitted": fitted, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
+            last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
                              max_iters=round_iterations(model, self.round_iters), zeros=ctx.zeros,
                              inference=self.inference)
@@ -139,12 +138,13 @@ class AIM(Synthesizer):
     def _extra_metadata(self) -> dict:
         return {"rounds": self.rounds_, "confidence": self.confidence, "workload_error_bounds": self.error_bounds_}
 
-    def _worst_approximated(self, ctx: FitContext, pool: dict, answers: dict, fitted: dict,
+    def _worst_approximated(self, ctx: FitContext, pool: dict, answers: dict, model: GraphicalModel,
                             epsilon: float, sigma: float) -> tuple[str, ...]:
         cliques = list(pool)
         wgt = np.array([pool[cl] for cl in cliques], dtype=float)
         bias = np.array([np.sqrt(2 / np.pi) * sigma * answers[cl].size for cl in cliques])
-        err = np.array([np.abs(answers[cl] - fitted[cl]).sum() for cl in cliques])
+        # one projection at a time: together they are as large as the answers
+        err = np.array([np.abs(answers[cl] - model.project(cl).ravel()).sum() for cl in cliques])
         choice = ctx.select(f"aim round {self.rounds_}", wgt * (err - bias), epsilon, float(wgt.max()))
         return cliques[choice]
 
@@ -261,15 +261,15 @@ def _supported_bound(r, measurements, model, fitted, lam):
 
 
 def _unsupported_bound(r, candidates, model, fitted, last, lam):
-    prev = last["fitted"]  # the previous model's marginals on the last pool, as scored
+    prev = last["model"]
     sigma, epsilon, pool, t = last["sigma"], last["epsilon"], last["pool"], last["clique"]
     sensitivity = max(pool.values())
     y_t = last["y"]
-    prev_t = prev[t]
+    prev_t = prev.project(t).ravel()
     e_t = np.abs(y_t - prev_t).sum() + gaussian_l1_bound(prev_t.size, sigma, lam / 2)
     b = lambda cl, n: np.sqrt(2 / np.pi) * sigma * n  # noqa: E731
     q_t = pool[t] * (e_t - b(t, prev_t.size))
     slack = 2 * sensitivity / epsilon * np.log(2 * len(pool) / lam)
-    prev_r = prev[r]
+    prev_r = prev.project(r).ravel()
     e_r = (q_t + slack) / candidates[r] + b(r, prev_r.size)
     return float(e_r + np.abs(prev_r - fitted).sum())

@@ -36,7 +36,7 @@ import numpy as np
 
 from dpsynth.errors import InputError
 from dpsynth.pgm import INFERENCE, ApproximateModel, GraphicalModel, estimate
-from dpsynth.synthesizers.aim import feasible
+from dpsynth.synthesizers.aim import feasible, final_iterations, round_iterations
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -54,8 +54,10 @@ class MWEM(Synthesizer):
         columns; on Adult at epsilon 1 twice beat once, Private-PGM's default, and
         three times cost 5x the time for no gain).
     round_iters:
-        Cap on the engine's warm-started iterations after each round; the final
-        model is estimated to convergence.
+        Cap on the engine's warm-started iterations after each round, lowered on
+        large models as in AIM (:func:`~dpsynth.synthesizers.aim.round_iterations`);
+        the final estimate runs to convergence within AIM's work bound
+        (:func:`~dpsynth.synthesizers.aim.final_iterations`).
     inference:
         ``"exact"`` (default: junction tree, candidates kept under
         ``max_model_cells``), ``"auto"`` (approximate inference once the
@@ -120,10 +122,11 @@ class MWEM(Synthesizer):
             ctx.measure(clique, 1 / (2 * sigma**2))
             self.selected_.append(clique)
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                             max_iters=self.round_iters, zeros=ctx.zeros, inference=self.inference)
+                             max_iters=round_iterations(model, self.round_iters), zeros=ctx.zeros,
+                             inference=self.inference)
             ctx.progress(f"MWEM round {t}: measured {', '.join(clique)}", t / rounds)
         return estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
-                        zeros=ctx.zeros, inference=self.inference)
+                        max_iters=final_iterations(model), zeros=ctx.zeros, inference=self.inference)
 
     def _extra_metadata(self) -> dict:
         return {"rounds": len(self.selected_), "selected": [list(cl) for cl in self.selected_]}

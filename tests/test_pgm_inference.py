@@ -198,3 +198,18 @@ def test_variable_elimination_on_loose_factors():
     for attrs in [("d", "a"), ("b",), ("a", "c", "d"), ()]:
         got = variable_elimination(dom, factors, attrs, 10.0)
         np.testing.assert_allclose(got, 10.0 * brute_marginal(dom, joint, attrs), atol=1e-12)
+
+
+def test_variable_elimination_refuses_a_factor_over_its_cell_limit():
+    """Eliminating b from a-b, b-c, b-d needs a factor over (a, c, d): 2*2*4 = 16
+    cells; a limit of 15 refuses it (naming the set), 16 computes it exactly."""
+    dom = Domain(list("abcd"), [2, 3, 2, 4])
+    rng = np.random.default_rng(4)
+    factors = [Factor(("a", "b"), rng.normal(size=(2, 3))), Factor(("b", "c"), rng.normal(size=(3, 2))),
+               Factor(("b", "d"), rng.normal(size=(3, 4)))]
+    joint = brute_joint(dom, [f.attrs for f in factors], [f.values for f in factors])
+    with pytest.raises(ModelTooLarge) as err:
+        variable_elimination(dom, factors, ("a", "c", "d"), 1.0, max_cells=15)
+    assert err.value.clique == ("a", "c", "d") and err.value.clique_cells == 16
+    got = variable_elimination(dom, factors, ("a", "c", "d"), 1.0, max_cells=16)
+    np.testing.assert_allclose(got, brute_marginal(dom, joint, ("a", "c", "d")), atol=1e-12)

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from dpsynth.errors import InputError
-from dpsynth.pgm import INFERENCE, GraphicalModel, estimate, model_size
+from dpsynth.pgm import INFERENCE, GraphicalModel, ModelTooLarge, estimate, model_size
 from dpsynth.pgm.estimation import DEFAULT_MAX_ITERS
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -118,7 +118,7 @@ class AIM(Synthesizer):
             used += 1 / (2 * sigma**2) + epsilon**2 / 8
             size_limit = self.max_model_cells * used / rho
             pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large, self.inference)
-            cl = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
+            cl, pool = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
             before = model.project(cl).ravel()
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
             last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
@@ -139,14 +139,24 @@ class AIM(Synthesizer):
         return {"rounds": self.rounds_, "confidence": self.confidence, "workload_error_bounds": self.error_bounds_}
 
     def _worst_approximated(self, ctx: FitContext, pool: dict, answers: dict, model: GraphicalModel,
-                            epsilon: float, sigma: float) -> tuple[str, ...]:
+                            epsilon: float, sigma: float) -> tuple[tuple[str, ...], dict]:
+        """The exponential mechanism's choice, and the pool it chose from: the
+        candidates whose marginal under the model can be computed
+        (:class:`ModelTooLarge` rules one out; that depends on the model only,
+        which is DP output, so the pool stays data-independent)."""
+        err = {}
+        for cl in pool:  # one projection at a time: together they are as large as the answers
+            try:
+                err[cl] = np.abs(answers[cl] - model.project(cl).ravel()).sum()
+            except ModelTooLarge:
+                continue
+        pool = {cl: pool[cl] for cl in err}
         cliques = list(pool)
         wgt = np.array([pool[cl] for cl in cliques], dtype=float)
         bias = np.array([np.sqrt(2 / np.pi) * sigma * answers[cl].size for cl in cliques])
-        # one projection at a time: together they are as large as the answers
-        err = np.array([np.abs(answers[cl] - model.project(cl).ravel()).sum() for cl in cliques])
-        choice = ctx.select(f"aim round {self.rounds_}", wgt * (err - bias), epsilon, float(wgt.max()))
-        return cliques[choice]
+        scores = wgt * (np.array([err[cl] for cl in cliques]) - bias)
+        choice = ctx.select(f"aim round {self.rounds_}", scores, epsilon, float(wgt.max()))
+        return cliques[choice], pool
 
 
 def downward_closure(cliques: Iterable[tuple[str, ...]]) -> set[tuple[str, ...]]:
@@ -227,16 +237,20 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
     epsilon ln(2 |pool| / lambda), with e = L1 error of the previous model, b =
     sqrt(2/pi) sigma n; e_t is bounded through the noisy measurement y_t (failure
     lambda/2); add the change from the previous model to the final one.
-    Queries outside the last pool get no bound (``None``). Bounds are on the
-    model's cells.
+    Queries outside the last pool get no bound (``None``), nor do queries whose
+    exact marginal under the model is too large to compute (:class:`ModelTooLarge`
+    from variable elimination). Bounds are on the model's cells.
     """
     lam = 1 - confidence
     out = []
     for r in workload:
-        fitted = model.project(r).ravel()
-        bound, kind = _supported_bound(r, measurements, model, fitted, lam), "supported"
-        if bound is None and last and r in last["pool"]:
-            bound, kind = _unsupported_bound(r, candidates, model, fitted, last, lam), "unsupported"
+        try:
+            fitted = model.project(r).ravel()
+            bound, kind = _supported_bound(r, measurements, model, fitted, lam), "supported"
+            if bound is None and last and r in last["pool"]:
+                bound, kind = _unsupported_bound(r, candidates, model, fitted, last, lam), "unsupported"
+        except ModelTooLarge:  # no exact marginal of the model within its size guard
+            bound = None
         out.append({"marginal": list(r), "kind": kind if bound is not None else "none",
                     "l1_bound": bound, "tvd_bound": None if bound is None else min(1.0, bound / (2 * float(model.total)))})
     return out

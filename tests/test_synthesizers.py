@@ -201,3 +201,26 @@ def test_aim_error_bounds_cover_the_true_errors(table):
         fitted = model.model_.project(tuple(b["marginal"])).ravel()
         covered += np.abs(true - fitted).sum() <= b["l1_bound"]
     assert covered == len(bounds)
+
+
+def test_aim_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
+    """A candidate whose exact marginal would pass the size guard (ModelTooLarge
+    from variable elimination) is never selected, and its workload query gets no
+    error bound; the release still completes."""
+    from dpsynth.pgm import GraphicalModel, ModelTooLarge
+
+    project = GraphicalModel.project
+    refused = ("a", "b", "c")
+
+    def guarded(self, attrs):
+        if set(attrs) == set(refused) and self.junction_tree.containing(attrs) is None:
+            raise ModelTooLarge(tuple(attrs), 10**9, 10**9, 10**7, "variable elimination")
+        return project(self, attrs)
+
+    monkeypatch.setattr(GraphicalModel, "project", guarded)
+    schema = Schema.from_json(SCHEMA)
+    model = AIM(epsilon=2.0, delta=1e-9, insecure_random_state=0).fit(table, schema)
+    assert all(set(c) != set(refused) for c in model.model_.cliques)
+    bounds = {tuple(b["marginal"]): b for b in model.release_["workload_error_bounds"]}
+    assert bounds[refused]["kind"] == "none" and bounds[refused]["l1_bound"] is None
+    assert sum(b["l1_bound"] is not None for b in bounds.values()) == len(bounds) - 1

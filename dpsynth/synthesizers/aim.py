@@ -73,9 +73,7 @@ class AIM(Synthesizer):
                  domain_share: float = 0.1, insecure_random_state: int | None = None, verbose: bool = False):
         super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
                          insecure_random_state=insecure_random_state, verbose=verbose)
-        if inference not in INFERENCE:
-            raise InputError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
-        self.inference = inference
+        self.inference = check_inference(inference)
         self.workload = workload
         self.rounds = rounds
         self.round_iters = round_iters
@@ -194,6 +192,13 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
             elif size > final_limit:
                 too_large.add(cl)
     return pool
+
+def check_inference(inference: str) -> str:
+    """``inference`` if it is one the engine knows (:data:`dpsynth.pgm.INFERENCE`), else InputError."""
+    if inference not in INFERENCE:
+        raise InputError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
+    return inference
+
 
 def _cells(model: GraphicalModel) -> int:
     return max(1, sum(int(np.size(m)) for m in model.marginals))

@@ -35,8 +35,8 @@ from typing import Sequence
 import numpy as np
 
 from dpsynth.errors import InputError
-from dpsynth.pgm import INFERENCE, ApproximateModel, GraphicalModel, estimate
-from dpsynth.synthesizers.aim import feasible, final_iterations, round_iterations
+from dpsynth.pgm import ApproximateModel, GraphicalModel, estimate
+from dpsynth.synthesizers.aim import check_inference, feasible, final_iterations, round_iterations
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -77,12 +77,10 @@ class MWEM(Synthesizer):
                          insecure_random_state=insecure_random_state, verbose=verbose)
         if rounds is not None and (int(rounds) != rounds or rounds < 1):
             raise InputError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
-        if inference not in INFERENCE:
-            raise InputError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
         self.workload = workload
         self.rounds = rounds
         self.round_iters = round_iters
-        self.inference = inference
+        self.inference = check_inference(inference)
 
     def _workload(self, names: tuple[str, ...]) -> list[tuple[str, ...]]:
         if self.workload is None:

@@ -38,6 +38,7 @@ import numpy as np
 
 from dpsynth.pgm.domain import Domain, Measurement
 from dpsynth.pgm.junction_tree import JunctionTree
+from dpsynth.pgm.reduce import sum_onto
 from dpsynth.pgm.region_graph import RegionGraph, kikuchi_potentials, maximal_intersections
 from dpsynth.pgm.sampling import sample_junction_tree
 
@@ -106,9 +107,7 @@ class ApproximateModel:
         home = self.region_graph.containing(attrs)
         if home is None:
             return None
-        region = self.region_graph.regions[home]
-        axes = tuple(i for i, a in enumerate(region) if a not in attrs)
-        return self.marginals[home].sum(axis=axes) if axes else self.marginals[home]
+        return sum_onto(self.marginals[home], self.region_graph.regions[home], attrs)
 
     def _project(self, canon: tuple[str, ...]) -> np.ndarray:
         inside = self._inside(canon)
@@ -131,8 +130,7 @@ class ApproximateModel:
         for region, mu in zip(self.region_graph.regions, self.marginals):
             seen = [a for a in region if a in evidence]
             if seen:
-                axes = tuple(i for i, a in enumerate(region) if a not in seen)
-                mass = (mu.sum(axis=axes) if axes else mu)[tuple(evidence[a] for a in seen)]
+                mass = sum_onto(mu, region, seen)[tuple(evidence[a] for a in seen)]
                 if not mass > 0:
                     raise ValueError(f"the condition {evidence} has probability zero under the model")
         return ApproximateModel(self.domain, self.region_graph, self.marginals, self.total, self.cliques,

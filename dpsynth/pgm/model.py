@@ -9,7 +9,7 @@ from dpsynth.pgm.domain import Domain
 from dpsynth.pgm.factor import Factor
 from dpsynth.pgm.inference import BeliefPropagation, variable_elimination
 from dpsynth.pgm.junction_tree import JunctionTree
-from dpsynth.pgm.reduce import sum_axes
+from dpsynth.pgm.reduce import sum_onto
 from dpsynth.pgm.sampling import sample_junction_tree
 
 
@@ -58,9 +58,7 @@ class GraphicalModel:
             return np.array(self.total)
         home = self.junction_tree.containing(canon)
         if home is not None:
-            clique = self.junction_tree.cliques[home]
-            axes = tuple(i for i, a in enumerate(clique) if a not in canon)
-            marginal = np.squeeze(sum_axes(self.marginals[home], axes), axis=axes)
+            marginal = sum_onto(self.marginals[home], self.junction_tree.cliques[home], canon)
             return marginal.transpose([canon.index(a) for a in attrs])
         return variable_elimination(self.domain, self._covering_factors(set(attrs)), attrs, self.total)
 

@@ -299,8 +299,9 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
         ran = {system for system, _ in by_cell}
         missing = [s for s in order if s not in ran]
         if missing:
-            lines += ["", "Not run on this dataset:", ""]
-            lines += [f"- {s}" + (f" (`--quick` leaves it out: {systems[s].why_not_quick})"
+            lines += ["", f"Not run on this dataset yet (`python benchmarks/run.py --datasets {dataset}` "
+                      "runs every system):", ""]
+            lines += [f"- {s}" + (f" (left out of `--quick`: {systems[s].why_not_quick})"
                                   if systems[s].why_not_quick else "") for s in missing]
         rat = [r for method in ("mst", "aim", "privbayes", "mwem") for r in ratios(by_cell, method)]
         if rat:

@@ -281,7 +281,7 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
               "fit+sample s: the system's own fit and sample calls (JIT compilation included, interpreter "
               "start and imports not); process s: the whole fresh process; peak RSS: the largest resident "
               "memory of the run's processes. `bootstrap` and `independent-exact` are non-private "
-              "reference points (the sampling floor, and exact 1-way marginals with no correlations).", ""]
+              "reference points (i.i.d. sampling error, and exact 1-way marginals with no correlations).", ""]
     if "adult_pgm" in by_dataset:
         checks = targets(by_dataset["adult_pgm"], non_private)
         if checks:

@@ -96,7 +96,10 @@ NOTES = {
                   "ε 1 but its sampled rows at 0.130): that is why its error is high. MWEM is pure ε-DP (δ unused).",
     "dpmm": "dpmm 0.1.9 pipelines with library defaults and its DP binning disabled (the public domain is "
             "passed in); samples as many rows as the real table has. PrivBayes is pure ε-DP (δ unused).",
-    "bootstrap": "non-private: the real table resampled with replacement (the sampling-error floor).",
+    "bootstrap": "non-private: the real table resampled with replacement: the error of an i.i.d. sample of "
+                 "the real size. It floors i.i.d. samplers; dpsynth draws rows by systematic sampling (a "
+                 "cell's count is within one of its expected count given the columns drawn before), so at large ε "
+                 "its low-order TVD can sit below it.",
     "independent-exact": "non-private: every column drawn from its exact 1-way marginal.",
 }
 

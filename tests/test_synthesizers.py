@@ -224,3 +224,17 @@ def test_aim_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
     bounds = {tuple(b["marginal"]): b for b in model.release_["workload_error_bounds"]}
     assert bounds[refused]["kind"] == "none" and bounds[refused]["l1_bound"] is None
     assert sum(b["l1_bound"] is not None for b in bounds.values()) == len(bounds) - 1
+
+
+def test_aim_candidate_weights_are_the_workload_overlap():
+    """Every subset of a workload set is a candidate, weighted by sum over the
+    workload of |candidate & w| (AIM's definition), counted pair by pair here."""
+    from dpsynth.synthesizers.aim import candidate_weights
+
+    workload = [("a", "b"), ("a", "b", "c"), ("c", "d"), ("b", "d", "e"), ("a", "b")]
+    weights = candidate_weights(workload)
+    subsets = {s for w in workload for k in range(1, len(w) + 1) for s in itertools.combinations(w, k)}
+    assert set(weights) == subsets
+    for cl, weight in weights.items():
+        assert weight == sum(len(set(cl) & set(w)) for w in workload)
+    assert weights[("a", "b")] == 7 and weights[("b", "d", "e")] == 7

@@ -23,6 +23,7 @@ merging vs 0.070 without on Adult; 0.321 vs 0.268 on Titanic).
 """
 from __future__ import annotations
 
+import collections
 import itertools
 from typing import Iterable, Sequence
 
@@ -167,9 +168,12 @@ def downward_closure(cliques: Iterable[tuple[str, ...]]) -> set[tuple[str, ...]]
 
 
 def candidate_weights(workload: list[tuple[str, ...]]) -> dict[tuple[str, ...], float]:
-    """AIM's candidates: the workload's downward closure, weighted by overlap with the workload."""
-    sets = [set(w) for w in workload]
-    return {cl: float(sum(len(set(cl) & w) for w in sets)) for cl in sorted(downward_closure(workload))}
+    """AIM's candidates: the workload's downward closure, each weighted by its
+    overlap with the workload, ``sum over w of |cl & w|``. That sum is, attribute
+    by attribute, how many workload sets hold each attribute of ``cl``: linear in
+    the candidates, where the pairwise sum is quadratic (hours at 48 columns)."""
+    holding = collections.Counter(a for w in workload for a in set(w))
+    return {cl: float(sum(holding[a] for a in cl)) for cl in sorted(downward_closure(workload))}
 
 
 def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,

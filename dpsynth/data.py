@@ -8,6 +8,7 @@ These counts are exact and private: only a mechanism may release them.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Iterable, Sequence
 
@@ -66,17 +67,49 @@ def count_marginals(codes: np.ndarray, sizes: Sequence[int],
     if len({a for attrs in wanted for a in attrs}) > 1 and len(wanted) > 1:
         codes = np.asfortranarray(codes)
     done: dict[tuple[int, ...], np.ndarray] = {}
+    sources = _Sources()
     # Largest first, so subsets can be summed out of what is already counted.
     for attrs in sorted(set(wanted), key=len, reverse=True):
-        source = min(
-            (s for s in done if set(attrs) <= set(s) and done[s].size < n),
-            key=lambda s: done[s].size, default=None,
-        )
+        source = sources.smallest_holding(attrs)
         if source is None:
             done[attrs] = count_marginal(codes, sizes, attrs)
         else:
             done[attrs] = _sum_out(done[source], [int(sizes[a]) for a in source], source, attrs)
+        if done[attrs].size < n:
+            sources.add(attrs, done[attrs].size)
     return [done[attrs] for attrs in wanted]
+
+
+class _Sources:
+    """Counted marginals with fewer cells than rows, found by the attribute sets
+    they hold: every subset of a short one is indexed (a dict lookup per
+    query, where a scan of all counted marginals made thousands of queries
+    quadratic); the rare long ones are scanned."""
+
+    INDEXED = 6  # a source of up to 6 attributes indexes its 63 subsets
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[int, ...], int] = {}
+        self.best: dict[frozenset[int], tuple[int, ...]] = {}
+        self.long: list[tuple[int, ...]] = []
+
+    def add(self, attrs: tuple[int, ...], cells: int) -> None:
+        self.cells[attrs] = cells
+        if len(attrs) > self.INDEXED:
+            self.long.append(attrs)
+            return
+        for k in range(1, len(attrs) + 1):
+            for sub in itertools.combinations(attrs, k):
+                key = frozenset(sub)
+                if key not in self.best or self.cells[self.best[key]] > cells:
+                    self.best[key] = attrs
+
+    def smallest_holding(self, attrs: tuple[int, ...]) -> tuple[int, ...] | None:
+        wanted = frozenset(attrs)
+        found = [s for s in self.long if wanted <= set(s)]
+        if wanted in self.best:
+            found.append(self.best[wanted])
+        return min(found, key=self.cells.__getitem__, default=None)
 
 
 def _sum_out(counts: np.ndarray, shape: list[int], source: tuple[int, ...],

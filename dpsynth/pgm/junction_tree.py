@@ -17,6 +17,7 @@ candidate clique set cheaply before measuring it (AIM's model-size rule).
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from dataclasses import dataclass
@@ -84,34 +85,65 @@ class JunctionTree:
 
 def _maximal_cliques(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
     """Maximal cliques of the greedy triangulation, canonical, in elimination order."""
-    adj: dict[str, set[str]] = {a: set() for a in domain.names}
+    maximal = []
+    holding: list[list[int]] = [[] for _ in domain.names]  # the cliques formed so far that hold each node
+    for v, c in _eliminate(domain, cliques):
+        # A clique can only lie inside one formed before it (v is gone after), and that one holds v.
+        if not any(c & d == c for d in holding[v]):
+            maximal.append(c)
+        for u in _bits(c):
+            holding[u].append(c)
+    return [tuple(domain.names[i] for i in _bits(c)) for c in maximal]
+
+
+def _eliminate(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[int, int]]:
+    """The greedy elimination of the model graph: each step's node, and the
+    node with its neighbours as a bitmask over domain positions (bit ``i`` is
+    ``domain.names[i]``), in elimination order. Bitmasks, and re-scoring only the
+    nodes an elimination touches, keep it fast enough to run once per AIM
+    candidate every round."""
+    adj = [0] * len(domain.names)
     for cl in cliques:
-        cl = domain.canonical(cl)
-        for a, b in itertools.combinations(cl, 2):
-            adj[a].add(b)
-            adj[b].add(a)
-    size = dict(zip(domain.names, domain.sizes))
-    cells = {v: size[v] * math.prod(size[u] for u in adj[v]) for v in adj}
+        mask = sum(1 << i for i in {domain.index(a) for a in cl})
+        for i in _bits(mask):
+            adj[i] |= mask & ~(1 << i)
+    sizes = domain.sizes
 
-    def fill(v: str) -> int:
+    def score(v: int) -> tuple[int, int, int]:
+        """(fill-in edges, cells of the neighbourhood with v, domain position)."""
         nb = adj[v]
-        return sum(len(nb - adj[u]) - 1 for u in nb) // 2
+        fill = sum((nb & ~adj[u]).bit_count() - 1 for u in _bits(nb)) // 2
+        return fill, sizes[v] * math.prod(sizes[u] for u in _bits(nb)), v
 
-    formed: list[frozenset[str]] = []
-    while adj:
-        v = min(adj, key=lambda u: (fill(u), cells[u], domain.index(u)))
-        nb = adj.pop(v)
-        del cells[v]
-        formed.append(frozenset(nb | {v}))
-        for u in nb:
-            adj[u] |= nb
-            adj[u].discard(u)
-            adj[u].discard(v)
-        for u in nb:
-            cells[u] = size[u] * math.prod(size[w] for w in adj[u])
-    maximal = [c for i, c in enumerate(formed)
-               if not any(c < d or (c == d and j < i) for j, d in enumerate(formed) if j != i)]
-    return [domain.canonical(c) for c in maximal]
+    scores = [score(v) for v in range(len(adj))]
+    heap = scores.copy()  # entries go stale when a node is re-scored; skipped when popped
+    heapq.heapify(heap)
+    left = (1 << len(adj)) - 1
+    formed = []
+    while left:
+        entry = heapq.heappop(heap)
+        v = entry[2]
+        if not left >> v & 1 or entry != scores[v]:
+            continue
+        left &= ~(1 << v)
+        nb = adj[v]
+        formed.append((v, nb | 1 << v))
+        touched = nb
+        for u in _bits(nb):
+            adj[u] = (adj[u] | nb) & ~(1 << u | 1 << v)
+            touched |= adj[u]
+        for u in _bits(touched & left):
+            scores[u] = score(u)
+            heapq.heappush(heap, scores[u])
+    return formed
+
+
+def _bits(mask: int) -> Iterable[int]:
+    """Positions of the set bits of ``mask``, ascending."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def junction_tree_size(domain: Domain, cliques: Iterable[Sequence[str]]) -> int:

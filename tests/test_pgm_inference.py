@@ -108,6 +108,21 @@ def test_junction_tree_is_valid(seed):
     assert tree.size == junction_tree_size(dom, cliques) == sum(dom.size(c) for c in tree.cliques)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_sizer_adds_one_clique_as_a_fresh_elimination_would(seed):
+    """JunctionTreeSizer eliminates only the components a clique joins; its size
+    equals the tree built from scratch over the base plus that clique."""
+    from dpsynth.pgm.junction_tree import JunctionTreeSizer
+
+    rng = np.random.default_rng(100 + seed)
+    dom = random_domain(rng)
+    base = random_cliques(rng, dom)
+    sizer = JunctionTreeSizer(dom, base)
+    assert sizer.total == build_junction_tree(dom, base).size
+    for extra in random_cliques(rng, dom) + [(dom.names[0],), tuple(dom.names)]:
+        assert sizer.size_with(extra) == build_junction_tree(dom, base + [extra], max_cells=10**12).size
+
+
 def test_tree_of_pairs_needs_no_fill_in():
     dom = Domain(list("abcdef"), [5, 2, 7, 2, 3, 9])
     pairs = [("a", "b"), ("b", "c"), ("b", "d"), ("d", "e"), ("e", "f")]

@@ -22,6 +22,9 @@ Interface
     Cells of the model ``estimate`` would build: the junction tree's
     (``"exact"``), the region graph's (``"approx"``), the smaller of the two
     (``"auto"``). Selection code (AIM, MWEM) keeps candidates under a limit with it.
+``model_sizes(domain, base, extras, inference="exact") -> list[int]``
+    ``model_size`` of ``base`` plus each clique of ``extras``, the junction
+    tree's work on ``base`` shared: AIM sizes every candidate every round.
 ``estimate(domain, measurements, total=None, warm_start=None, max_cells=10**7,
 *, solver="auto", tol=None, max_iters=None, zeros=(), inference="exact")
 -> GraphicalModel | ApproximateModel``
@@ -68,7 +71,7 @@ Lower-level pieces: :class:`Factor` (log-space labelled arrays),
 """
 from dpsynth.pgm.approx_model import ApproximateModel
 from dpsynth.pgm.domain import Domain, Measurement
-from dpsynth.pgm.estimation import INFERENCE, estimate, model_size
+from dpsynth.pgm.estimation import INFERENCE, estimate, model_size, model_sizes
 from dpsynth.pgm.factor import Factor
 from dpsynth.pgm.inference import BeliefPropagation, variable_elimination
 from dpsynth.pgm.junction_tree import (
@@ -103,6 +106,7 @@ __all__ = [
     "estimate_total",
     "junction_tree_size",
     "model_size",
+    "model_sizes",
     "region_graph_size",
     "variable_elimination",
 ]

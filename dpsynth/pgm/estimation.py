@@ -45,6 +45,7 @@ from dpsynth.pgm.inference import BeliefPropagation
 from dpsynth.pgm.junction_tree import (
     DEFAULT_MAX_CELLS,
     JunctionTree,
+    JunctionTreeSizer,
     ModelTooLarge,
     build_junction_tree,
     junction_tree_size,
@@ -78,6 +79,23 @@ def model_size(domain: Domain, cliques: Sequence[Sequence[str]], inference: str 
     if inference == "approx":
         return region_graph_size(domain, cliques)
     return min(junction_tree_size(domain, cliques), region_graph_size(domain, cliques))
+
+
+def model_sizes(domain: Domain, base: Sequence[Sequence[str]], extras: Sequence[Sequence[str]],
+                inference: str = "exact") -> list[int]:
+    """``model_size(domain, base + [e], inference)`` for each ``e`` of ``extras``,
+    sharing the junction tree's work on ``base`` (:class:`JunctionTreeSizer`)."""
+    if inference not in INFERENCE:
+        raise ValueError(f"unknown inference {inference!r}; use one of {INFERENCE}")
+    base = list(base)
+    sizer = JunctionTreeSizer(domain, base) if inference != "approx" else None
+    sizes = []
+    for extra in extras:
+        options = [sizer.size_with(extra)] if sizer else []
+        if inference != "exact":
+            options.append(region_graph_size(domain, base + [extra]))
+        sizes.append(min(options))
+    return sizes
 
 
 def zero_masks(domain: Domain, tree: JunctionTree | RegionGraph, zeros: Zeros) -> list[np.ndarray | None]:

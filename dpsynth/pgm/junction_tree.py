@@ -85,26 +85,32 @@ class JunctionTree:
 
 def _maximal_cliques(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
     """Maximal cliques of the greedy triangulation, canonical, in elimination order."""
+    masks = [_mask(domain, cl) for cl in cliques]
+    return [tuple(domain.names[i] for i in _bits(c)) for c in _maximal(domain, masks, (1 << len(domain)) - 1)]
+
+
+def _maximal(domain: Domain, masks: list[int], nodes: int) -> list[int]:
+    """Maximal cliques (bitmasks) of the greedy triangulation of the graph on
+    ``nodes`` whose edges join the attributes of each mask, in elimination order."""
     maximal = []
-    holding: list[list[int]] = [[] for _ in domain.names]  # the cliques formed so far that hold each node
-    for v, c in _eliminate(domain, cliques):
+    holding: dict[int, list[int]] = {v: [] for v in _bits(nodes)}  # the cliques formed so far holding v
+    for v, c in _eliminate(domain, masks, nodes):
         # A clique can only lie inside one formed before it (v is gone after), and that one holds v.
         if not any(c & d == c for d in holding[v]):
             maximal.append(c)
         for u in _bits(c):
             holding[u].append(c)
-    return [tuple(domain.names[i] for i in _bits(c)) for c in maximal]
+    return maximal
 
 
-def _eliminate(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[int, int]]:
-    """The greedy elimination of the model graph: each step's node, and the
-    node with its neighbours as a bitmask over domain positions (bit ``i`` is
-    ``domain.names[i]``), in elimination order. Bitmasks, and re-scoring only the
-    nodes an elimination touches, keep it fast enough to run once per AIM
-    candidate every round."""
-    adj = [0] * len(domain.names)
-    for cl in cliques:
-        mask = sum(1 << i for i in {domain.index(a) for a in cl})
+def _eliminate(domain: Domain, masks: list[int], nodes: int) -> list[tuple[int, int]]:
+    """The greedy elimination of the graph on ``nodes`` (bit ``i`` is
+    ``domain.names[i]``) whose edges join the attributes of each mask: each
+    step's node, and the node with its neighbours as a bitmask, in elimination
+    order. Bitmasks, and re-scoring only the nodes an elimination touches, keep
+    it fast enough to run once per AIM candidate every round."""
+    adj = dict.fromkeys(_bits(nodes), 0)
+    for mask in masks:
         for i in _bits(mask):
             adj[i] |= mask & ~(1 << i)
     sizes = domain.sizes
@@ -115,10 +121,10 @@ def _eliminate(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[i
         fill = sum((nb & ~adj[u]).bit_count() - 1 for u in _bits(nb)) // 2
         return fill, sizes[v] * math.prod(sizes[u] for u in _bits(nb)), v
 
-    scores = [score(v) for v in range(len(adj))]
-    heap = scores.copy()  # entries go stale when a node is re-scored; skipped when popped
+    scores = {v: score(v) for v in adj}
+    heap = list(scores.values())  # entries go stale when a node is re-scored; skipped when popped
     heapq.heapify(heap)
-    left = (1 << len(adj)) - 1
+    left = nodes
     formed = []
     while left:
         entry = heapq.heappop(heap)
@@ -138,6 +144,14 @@ def _eliminate(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[i
     return formed
 
 
+def _mask(domain: Domain, attrs: Iterable[str]) -> int:
+    """Bitmask of ``attrs`` over domain positions (ValueError naming an unknown one)."""
+    mask = 0
+    for a in attrs:
+        mask |= 1 << domain.index(a)
+    return mask
+
+
 def _bits(mask: int) -> Iterable[int]:
     """Positions of the set bits of ``mask``, ascending."""
     while mask:
@@ -146,9 +160,61 @@ def _bits(mask: int) -> Iterable[int]:
         mask ^= low
 
 
+class JunctionTreeSizer:
+    """:func:`junction_tree_size` of ``base`` plus one more clique, for many
+    cliques (AIM's model-size rule, every candidate every round).
+
+    Greedy elimination never crosses connected components: a node's score
+    depends on its own component only, so each component is eliminated in the
+    order it would be alone, and the sizes add up. The base's components are
+    eliminated once; a clique re-eliminates only the components it joins.
+    """
+
+    def __init__(self, domain: Domain, base: Iterable[Sequence[str]]):
+        self.domain = domain
+        component = list(range(len(domain)))  # union-find over positions
+
+        def root(i: int) -> int:
+            while component[i] != i:
+                component[i] = component[component[i]]
+                i = component[i]
+            return i
+
+        masks = [_mask(domain, cl) for cl in base]
+        for mask in masks:
+            first = mask.bit_length() - 1
+            for i in _bits(mask):
+                component[root(i)] = root(first)
+        self.root = [root(i) for i in range(len(domain))]
+        self.nodes: dict[int, int] = {}
+        self.masks: dict[int, list[int]] = {}
+        for i, r in enumerate(self.root):
+            self.nodes[r] = self.nodes.get(r, 0) | 1 << i
+            self.masks.setdefault(r, [])
+        for mask in masks:
+            if mask:
+                self.masks[self.root[mask.bit_length() - 1]].append(mask)
+        self.cells = {r: self._cells(self.masks[r], self.nodes[r]) for r in self.nodes}
+        self.total = sum(self.cells.values())
+
+    def _cells(self, masks: list[int], nodes: int) -> int:
+        sizes = self.domain.sizes
+        return sum(math.prod(sizes[i] for i in _bits(c)) for c in _maximal(self.domain, masks, nodes))
+
+    def size_with(self, clique: Sequence[str]) -> int:
+        """Total junction-tree cells of ``base`` plus ``clique``."""
+        joined = {self.root[i] for i in _bits(_mask(self.domain, clique))}
+        nodes = 0
+        masks = [_mask(self.domain, clique)]
+        for r in joined:
+            nodes |= self.nodes[r]
+            masks += self.masks[r]
+        return self.total - sum(self.cells[r] for r in joined) + self._cells(masks, nodes)
+
+
 def junction_tree_size(domain: Domain, cliques: Iterable[Sequence[str]]) -> int:
     """Total cells of the junction-tree cliques the engine would build for ``cliques``."""
-    return sum(domain.size(c) for c in _maximal_cliques(domain, cliques))
+    return JunctionTreeSizer(domain, cliques).total
 
 
 def check_model_size(domain: Domain, cliques: Iterable[Sequence[str]],

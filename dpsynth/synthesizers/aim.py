@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from dpsynth.errors import InputError
-from dpsynth.pgm import INFERENCE, GraphicalModel, ModelTooLarge, estimate, model_size
+from dpsynth.pgm import INFERENCE, GraphicalModel, ModelTooLarge, estimate, model_sizes
 from dpsynth.pgm.estimation import DEFAULT_MAX_ITERS
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -185,16 +186,15 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
     round); the model only grows, so they are not checked again.
     """
     covered = downward_closure(model.cliques)
+    unsized = [cl for cl in candidates if cl not in covered and cl not in too_large]
+    base = list(model.cliques) + [z for z, _ in model.zeros]
+    sizes = dict(zip(unsized, model_sizes(model.domain, base, unsized, inference)))
     pool = {}
     for cl, w in candidates.items():
-        if cl in covered:
+        if cl in covered or sizes.get(cl, math.inf) <= size_limit:
             pool[cl] = w
-        elif cl not in too_large:
-            size = model_size(model.domain, list(model.cliques) + [z for z, _ in model.zeros] + [cl], inference)
-            if size <= size_limit:
-                pool[cl] = w
-            elif size > final_limit:
-                too_large.add(cl)
+        elif sizes.get(cl, 0) > final_limit:
+            too_large.add(cl)
     return pool
 
 def check_inference(inference: str) -> str:

@@ -1,6 +1,7 @@
 """The fitted graphical model: marginal queries and synthetic rows."""
 from __future__ import annotations
 
+import heapq
 from typing import Sequence
 
 import numpy as np
@@ -44,6 +45,12 @@ class GraphicalModel:
         self.zeros = tuple(zeros)
         self.bp = BeliefPropagation(domain, junction_tree)
         self.marginals, self._conditionals, _ = self.bp.calibrate(self.potentials, self.total)
+        self._sets = [set(cl) for cl in junction_tree.cliques]
+        self._neighbours: list[set[int]] = [set() for _ in junction_tree.cliques]
+        for c, p in enumerate(junction_tree.parent):
+            if p >= 0:
+                self._neighbours[c].add(p)
+                self._neighbours[p].add(c)
 
     def project(self, attrs: Sequence[str] | str) -> np.ndarray:
         """Marginal counts over ``attrs``: an array with one axis per attribute,
@@ -68,20 +75,21 @@ class GraphicalModel:
         clique's conditional table (a leaf whose wanted attributes all sit in its
         separator is pruned, since its conditional sums to one)."""
         tree = self.junction_tree
-        neighbours = [set() for _ in tree.cliques]
-        for c, p in enumerate(tree.parent):
-            if p >= 0:
-                neighbours[c].add(p)
-                neighbours[p].add(c)
+        neighbours = self._neighbours
         keep = set(range(len(tree.cliques)))
-        pruned = True
-        while pruned and len(keep) > 1:
-            pruned = False
-            for c in sorted(keep):
-                nb = neighbours[c] & keep
-                if len(nb) == 1 and attrs & set(tree.cliques[c]) <= set(tree.cliques[nb.pop()]):
-                    keep.discard(c)
-                    pruned = True
+        degree = [len(nb) for nb in neighbours]
+        leaves = [c for c in keep if degree[c] == 1]
+        heapq.heapify(leaves)
+        while leaves and len(keep) > 1:
+            c = heapq.heappop(leaves)
+            if c not in keep or degree[c] != 1:
+                continue
+            (nb,) = neighbours[c] & keep
+            if attrs & self._sets[c] <= self._sets[nb]:
+                keep.discard(c)
+                degree[nb] -= 1
+                if degree[nb] == 1:
+                    heapq.heappush(leaves, nb)
         with np.errstate(divide="ignore"):
             return [Factor(tree.cliques[c], np.log(self.marginals[c] if tree.parent[c] not in keep
                                                    else self._conditionals[c])) for c in sorted(keep)]

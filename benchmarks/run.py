@@ -88,7 +88,10 @@ NOTES = {
     "mbi": "Private-PGM `mbi` 2.0.0 with its repository's `mechanisms/mst.py` and `aim.py`, vendored in "
            "`peers/mbi_mechanisms/` with the patches its NOTICE.md lists (renamed library names, no pandas); "
            "the scripts' defaults (MST: 10,000 mirror-descent iterations; AIM: max_model_size 80 MB, "
-           "1,000 iterations, all 2-way marginals of at most 10,000 cells); JAX in float32 as shipped.",
+           "1,000 iterations, all 2-way marginals of at most 10,000 cells); JAX in float32 as shipped. Its AIM "
+           "JIT-compiles an XLA executable per clique shape and, at Linux's default vm.max_map_count "
+           "(65,530), dies with 'LLVM compilation error: Cannot allocate memory' with RAM to spare; runs "
+           "that record `vm_max_map_count` in their `limits` (runs.jsonl) had it raised to 1,048,576.",
     "smartnoise": "SmartNoise synth 1.0.8 as shipped (library defaults), handed a transformer fitted on the "
                   "public domain so it spends nothing on preprocessing. It releases the exact row count (model "
                   "total and sample size). MST and AIM run on `mbi` 1.1.0, which it pins and whose sampler "
@@ -111,6 +114,24 @@ def dpsynth_revision() -> str:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     return commit + ("-dirty" if git("status", "--porcelain", "--", "dpsynth") else "")
+
+
+def max_map_count() -> int | None:
+    """Linux's per-process limit on memory mappings (None where there is no /proc)."""
+    try:
+        return int(Path("/proc/sys/vm/max_map_count").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def warn_map_count(systems: set[str]) -> None:
+    """Private-PGM (JAX on CPU) JIT-compiles an XLA executable per clique shape; its AIM
+    passes Linux's default limit of 65,530 mappings and dies with "LLVM compilation
+    error: Cannot allocate memory" with RAM to spare. Say so before such a run."""
+    limit = max_map_count()
+    if limit is not None and limit < 2**18 and any(s.startswith("mbi-") for s in systems):
+        print(f"run.py: vm.max_map_count is {limit:,}: mbi's AIM may fail with 'LLVM compilation error: "
+              "Cannot allocate memory'; as root: sysctl -w vm.max_map_count=1048576", file=sys.stderr)
 
 
 def run_key(dataset: str, system: str, epsilon: float, rep: int) -> str:
@@ -234,7 +255,8 @@ def run_one(data: bench_data.Prepared, system: System, epsilon: float, rep: int,
     record = {
         "key": key, "dataset": data.name, "system": system.name, "epsilon": epsilon, "delta": delta,
         "rep": rep, "seed": rep, "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}, "host": report.machine_id(),
+        "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb, "vm_max_map_count": max_map_count()},
+        "host": report.machine_id(),
     }
     cmd = [str(system.python()), "-W", "ignore", system.runner, "--codes", str(data.codes_path), "--domain",
            str(data.domain_path), "--method", system.method, "--epsilon", repr(epsilon), "--delta", repr(delta),
@@ -303,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"run.py: no {', '.join(missing)}: run benchmarks/setup_bench.sh first", file=sys.stderr)
             return 2
+        warn_map_count({s for _, s, _, _ in todo})
         print(f"{len(todo)} runs to do, appended to {runs_path}", file=sys.stderr)
         prepared: dict[str, bench_data.Prepared] = {}
         for i, (dataset, system, epsilon, rep) in enumerate(todo, 1):

@@ -81,9 +81,7 @@ class GraphicalModel:
         leaves = [c for c in keep if degree[c] == 1]
         heapq.heapify(leaves)
         while leaves and len(keep) > 1:
-            c = heapq.heappop(leaves)
-            if c not in keep or degree[c] != 1:
-                continue
+            c = heapq.heappop(leaves)  # each clique enters once, when its degree reaches 1
             (nb,) = neighbours[c] & keep
             if attrs & self._sets[c] <= self._sets[nb]:
                 keep.discard(c)

@@ -71,14 +71,8 @@ def model_size(domain: Domain, cliques: Sequence[Sequence[str]], inference: str 
     sets and zeros' attribute sets) with ``inference``: the junction tree's for
     ``"exact"``, the region graph's for ``"approx"``, the smaller for ``"auto"``
     (it fits a limit when either does). Graph work only."""
-    if inference not in INFERENCE:
-        raise ValueError(f"unknown inference {inference!r}; use one of {INFERENCE}")
-    cliques = list(cliques)
-    if inference == "exact":
-        return junction_tree_size(domain, cliques)
-    if inference == "approx":
-        return region_graph_size(domain, cliques)
-    return min(junction_tree_size(domain, cliques), region_graph_size(domain, cliques))
+    # one attribute adds nothing: both structures already hold every attribute
+    return model_sizes(domain, cliques, [domain.names[:1]], inference)[0]
 
 
 def model_sizes(domain: Domain, base: Sequence[Sequence[str]], extras: Sequence[Sequence[str]],

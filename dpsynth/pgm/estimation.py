@@ -76,13 +76,14 @@ def model_size(domain: Domain, cliques: Sequence[Sequence[str]], inference: str 
 
 
 def model_sizes(domain: Domain, base: Sequence[Sequence[str]], extras: Sequence[Sequence[str]],
-                inference: str = "exact") -> list[int]:
+                inference: str = "exact", memo: dict | None = None) -> list[int]:
     """``model_size(domain, base + [e], inference)`` for each ``e`` of ``extras``,
-    sharing the junction tree's work on ``base`` (:class:`JunctionTreeSizer`)."""
+    sharing the junction tree's work on ``base`` (:class:`JunctionTreeSizer`,
+    with its ``memo`` of sized components when given)."""
     if inference not in INFERENCE:
         raise ValueError(f"unknown inference {inference!r}; use one of {INFERENCE}")
     base = list(base)
-    sizer = JunctionTreeSizer(domain, base) if inference != "approx" else None
+    sizer = JunctionTreeSizer(domain, base, memo) if inference != "approx" else None
     sizes = []
     for extra in extras:
         options = [sizer.size_with(extra)] if sizer else []

@@ -17,6 +17,7 @@ candidate clique set cheaply before measuring it (AIM's model-size rule).
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -74,13 +75,20 @@ class JunctionTree:
         return sum(self.cells)
 
     def containing(self, attrs: Iterable[str]) -> int | None:
-        """Index of the smallest clique holding all of ``attrs``, or None."""
-        attrs = set(attrs)
-        best = None
+        """Index of the smallest clique holding all of ``attrs`` (the first of
+        the smallest), or None."""
+        holding = [self._holding.get(a, frozenset()) for a in attrs]
+        found = frozenset.intersection(*holding) if holding else range(len(self.cliques))
+        return min(found, key=lambda i: (self.cells[i], i), default=None)
+
+    @functools.cached_property
+    def _holding(self) -> dict[str, frozenset[int]]:
+        """The cliques holding each attribute."""
+        out: dict[str, set[int]] = {}
         for i, cl in enumerate(self.cliques):
-            if attrs <= set(cl) and (best is None or self.cells[i] < self.cells[best]):
-                best = i
-        return best
+            for a in cl:
+                out.setdefault(a, set()).add(i)
+        return {a: frozenset(c) for a, c in out.items()}
 
 
 def _maximal_cliques(domain: Domain, cliques: Iterable[Sequence[str]]) -> list[tuple[str, ...]]:
@@ -170,8 +178,12 @@ class JunctionTreeSizer:
     eliminated once; a clique re-eliminates only the components it joins.
     """
 
-    def __init__(self, domain: Domain, base: Iterable[Sequence[str]]):
+    def __init__(self, domain: Domain, base: Iterable[Sequence[str]], memo: dict | None = None):
+        """``memo``: cells by component (its set of clique masks), to share
+        between sizers of a growing base: AIM's rounds each join one clique,
+        so most candidates meet components already sized."""
         self.domain = domain
+        self.memo = {} if memo is None else memo
         component = list(range(len(domain)))  # union-find over positions
 
         def root(i: int) -> int:
@@ -198,8 +210,11 @@ class JunctionTreeSizer:
         self.total = sum(self.cells.values())
 
     def _cells(self, masks: list[int], nodes: int) -> int:
-        sizes = self.domain.sizes
-        return sum(math.prod(sizes[i] for i in _bits(c)) for c in _maximal(self.domain, masks, nodes))
+        key = (frozenset(masks), nodes)
+        if key not in self.memo:
+            sizes = self.domain.sizes
+            self.memo[key] = sum(math.prod(sizes[i] for i in _bits(c)) for c in _maximal(self.domain, masks, nodes))
+        return self.memo[key]
 
     def size_with(self, clique: Sequence[str]) -> int:
         """Total junction-tree cells of ``base`` plus ``clique``."""

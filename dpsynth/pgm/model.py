@@ -1,6 +1,7 @@
 """The fitted graphical model: marginal queries and synthetic rows."""
 from __future__ import annotations
 
+import functools
 import heapq
 from typing import Sequence
 
@@ -48,9 +49,12 @@ class GraphicalModel:
         self._sets = [set(cl) for cl in junction_tree.cliques]
         self._neighbours: list[set[int]] = [set() for _ in junction_tree.cliques]
         for c, p in enumerate(junction_tree.parent):
-            if p >= 0:
+            if p >= 0 and junction_tree.separators[c]:  # an empty separator joins independent parts
                 self._neighbours[c].add(p)
                 self._neighbours[p].add(c)
+        self._parts = _components(self._neighbours)
+        self._part_of = {a: part for part, cliques in enumerate(self._parts)
+                         for c in cliques for a in junction_tree.cliques[c]}
 
     def project(self, attrs: Sequence[str] | str) -> np.ndarray:
         """Marginal counts over ``attrs``: an array with one axis per attribute,
@@ -67,17 +71,28 @@ class GraphicalModel:
         if home is not None:
             marginal = sum_onto(self.marginals[home], self.junction_tree.cliques[home], canon)
             return marginal.transpose([canon.index(a) for a in attrs])
-        return variable_elimination(self.domain, self._covering_factors(set(attrs)), attrs, self.total)
+        groups: dict[int, list[str]] = {}
+        for a in attrs:
+            groups.setdefault(self._part_of[a], []).append(a)
+        if len(groups) == 1:
+            (part,) = groups
+            return variable_elimination(self.domain, self._covering_factors(set(attrs), part), attrs, self.total)
+        # independent parts: the outer product of their marginals, as shares of the total
+        scale = self.total if self.total else 1.0
+        joint = functools.reduce(np.multiply.outer, [self.project(g) / scale for g in groups.values()])
+        order = [a for g in groups.values() for a in g]
+        return joint.transpose([order.index(a) for a in attrs]) * scale
 
-    def _covering_factors(self, attrs: set[str]) -> list[Factor]:
-        """The distribution of the smallest subtree of cliques holding ``attrs``,
-        as log-space factors: the subtree's top clique marginal times each other
-        clique's conditional table (a leaf whose wanted attributes all sit in its
-        separator is pruned, since its conditional sums to one)."""
+    def _covering_factors(self, attrs: set[str], part: int) -> list[Factor]:
+        """The distribution of the smallest subtree of cliques holding ``attrs``
+        within their connected ``part`` of the tree, as log-space factors: the
+        subtree's top clique marginal times each other clique's conditional
+        table (a leaf whose wanted attributes all sit in its separator is
+        pruned, since its conditional sums to one)."""
         tree = self.junction_tree
         neighbours = self._neighbours
-        keep = set(range(len(tree.cliques)))
-        degree = [len(nb) for nb in neighbours]
+        keep = set(self._parts[part])
+        degree = {c: len(neighbours[c]) for c in keep}
         leaves = [c for c in keep if degree[c] == 1]
         heapq.heapify(leaves)
         while leaves and len(keep) > 1:
@@ -88,9 +103,16 @@ class GraphicalModel:
                 degree[nb] -= 1
                 if degree[nb] == 1:
                     heapq.heappush(leaves, nb)
+        log_marginals, log_conditionals = self._log_tables
+        return [Factor(tree.cliques[c], log_marginals[c] if tree.parent[c] not in keep else log_conditionals[c])
+                for c in sorted(keep)]
+
+    @functools.cached_property
+    def _log_tables(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Log clique marginals and log conditionals, taken once (AIM projects
+        thousands of candidates through one model)."""
         with np.errstate(divide="ignore"):
-            return [Factor(tree.cliques[c], np.log(self.marginals[c] if tree.parent[c] not in keep
-                                                   else self._conditionals[c])) for c in sorted(keep)]
+            return [np.log(m) for m in self.marginals], [np.log(c) for c in self._conditionals]
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None,
                method: str = "round") -> np.ndarray:
@@ -103,3 +125,21 @@ class GraphicalModel:
             raise ValueError(f"sample: n must be >= 0, got {n}")
         return sample_junction_tree(self.domain, self.junction_tree, self._conditionals, int(n),
                                     np.random.default_rng(rng), method)
+
+
+def _components(neighbours: Sequence[set[int]]) -> list[list[int]]:
+    """Connected components of the graph given by adjacency sets, each ascending."""
+    seen: set[int] = set()
+    parts = []
+    for start in range(len(neighbours)):
+        if start in seen:
+            continue
+        stack, part = [start], []
+        seen.add(start)
+        while stack:
+            c = stack.pop()
+            part.append(c)
+            stack.extend(nb for nb in neighbours[c] if nb not in seen)
+            seen.update(neighbours[c])
+        parts.append(sorted(part))
+    return parts

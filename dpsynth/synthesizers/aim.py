@@ -109,6 +109,7 @@ class AIM(Synthesizer):
         self.rounds_ = 0
         last: dict = {}
         too_large: set = set()
+        sized: dict = {}
         while rho - used > 1e-15 * rho:
             self.rounds_ += 1
             if rho - used < 2 * (1 / (2 * sigma**2) + epsilon**2 / 8):
@@ -117,7 +118,8 @@ class AIM(Synthesizer):
                 epsilon = np.sqrt(8 * SELECT_SHARE * remaining)
             used += 1 / (2 * sigma**2) + epsilon**2 / 8
             size_limit = self.max_model_cells * used / rho
-            pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large, self.inference)
+            pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large, self.inference,
+                            sized)
             cl, pool = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
             before = model.project(cl).ravel()
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
@@ -178,17 +180,18 @@ def candidate_weights(workload: list[tuple[str, ...]]) -> dict[tuple[str, ...], 
 
 
 def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,
-             too_large: set, inference: str = "exact") -> dict:
+             too_large: set, inference: str = "exact", memo: dict | None = None) -> dict:
     """Candidates already covered by the model, or that keep it under ``size_limit`` cells
     (its size for ``inference``: :func:`dpsynth.pgm.model_size`).
 
     ``too_large`` collects candidates over ``final_limit`` (the limit of the last
-    round); the model only grows, so they are not checked again.
+    round); the model only grows, so they are not checked again. ``memo``
+    carries sized components from round to round (:func:`dpsynth.pgm.model_sizes`).
     """
     covered = downward_closure(model.cliques)
     unsized = [cl for cl in candidates if cl not in covered and cl not in too_large]
     base = list(model.cliques) + [z for z, _ in model.zeros]
-    sizes = dict(zip(unsized, model_sizes(model.domain, base, unsized, inference)))
+    sizes = dict(zip(unsized, model_sizes(model.domain, base, unsized, inference, memo)))
     pool = {}
     for cl, w in candidates.items():
         if cl in covered or sizes.get(cl, math.inf) <= size_limit:

@@ -130,6 +130,13 @@ def test_mean_ci_is_student_t():
     assert report.mean_ci([5.0]) == (5.0, None)
 
 
+def test_lowest_verdict_says_whether_the_intervals_separate():
+    assert report.lowest_verdict([0.10, 0.11, 0.12], [0.13, 0.14, 0.15]) == "met"
+    assert report.lowest_verdict([0.16, 0.17, 0.18], [0.155, 0.169]) == "missed by 0.008 (the 95% intervals overlap)"
+    assert report.lowest_verdict([0.170, 0.171, 0.172], [0.100, 0.101, 0.102]) == "missed by 0.07"
+    assert report.lowest_verdict([0.17, 0.18], [0.16]) == "missed by 0.015"   # one rival run: no interval
+
+
 def test_render_keeps_failed_runs(tmp_path):
     base = {"dataset": "toy", "epsilon": 1.0, "delta": 1e-9, "started": "2026-01-01T00:00:00+00:00",
             "limits": {"timeout_s": 10, "max_rss_gb": 8}, "host": report.machine_id()}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -109,12 +109,21 @@ def gaussian(release: Release, query: str | Sequence[str], values: np.ndarray, s
 
 
 def exponential(release: Release, query: str | Sequence[str], scores: np.ndarray,
-                epsilon: float, sensitivity: float) -> int:
+                epsilon: float, sensitivity: float,
+                admissible: Callable[[int], bool] | None = None) -> int:
     """Index chosen with probability proportional to exp(epsilon * score / (2 * sensitivity)).
 
     ``sensitivity`` bounds how much any one score moves when one record is added
     or removed (L-inf). Charges rho = epsilon^2 / 8 (OpenDP's zCDP map of
     report-noisy-max with Gumbel noise) to ``release`` before selecting.
+
+    ``admissible``: a data-independent test of an index (AIM's model-size rule,
+    too costly to run on every candidate). The choice is then the exponential
+    mechanism over the admissible indices only: draws of inadmissible ones are
+    dropped and the rest drawn again. Dropping draws conditions on
+    admissibility, and conditioning the mechanism's distribution on a public set
+    gives exactly its distribution over that set (softmax restricted), so one
+    charge covers it; ``sensitivity`` must bound every score, admissible or not.
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     epsilon = _check_positive("epsilon", epsilon)
@@ -127,9 +136,16 @@ def exponential(release: Release, query: str | Sequence[str], scores: np.ndarray
     meas, rho = _exponential_measurement(scale, sensitivity)
     release.charge("exponential", query, sensitivity, scale, rho)
     rng = release.insecure_rng
-    if rng is None:
-        return int(meas(s))
-    return int(np.argmax(s + rng.gumbel(0.0, scale, size=s.size)))
+    left = np.arange(s.size)
+    while left.size:
+        if rng is None:
+            pick = int(meas(s[left]))
+        else:
+            pick = int(np.argmax(s[left] + rng.gumbel(0.0, scale, size=left.size)))
+        if admissible is None or admissible(int(left[pick])):
+            return int(left[pick])
+        left = np.delete(left, pick)
+    raise InputError(f"query {query!r}: no admissible candidate to select from")
 
 
 def quantile(release: Release, query: str | Sequence[str], values: np.ndarray, candidates: np.ndarray,

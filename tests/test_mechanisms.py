@@ -6,6 +6,7 @@ flakes with probability below 1e-6.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import opendp.prelude as dp
@@ -278,3 +279,31 @@ def test_research_exponential_selection_frequencies():
     with pytest.warns(InsecureRNGWarning), ctx as rel:
         choices = [exponential(rel, "pick", SCORES, 1.2, 0.8) for _ in range(30_000)]
     assert_exponential_frequencies(choices, SCORES, 1.2, 0.8)
+
+
+ADMITTED = [0, 2, 4]   # index 3 holds the top score and is refused
+
+
+@pytest.mark.parametrize("rng", [None, 13], ids=["opendp", "research"])
+def test_exponential_over_admissible_indices_is_the_mechanism_restricted_to_them(rng):
+    """Redrawing past refused indices gives exactly the exponential mechanism
+    over the admitted ones (chi-square against the restricted softmax), with
+    one ledger row per selection, and never returns a refused index."""
+    n = 6_000 if rng is None else 30_000
+    ledger, ctx = open_release(rho=1e4, rng=None if rng is None else np.random.default_rng(rng))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureRNGWarning)
+        with ctx as rel:
+            choices = [exponential(rel, "pick", SCORES, 1.2, 0.8, admissible=lambda i: i in ADMITTED)
+                       for _ in range(n)]
+    assert set(choices) <= set(ADMITTED)
+    assert len(measurements(ledger)) == n
+    idx = np.searchsorted(ADMITTED, choices)
+    assert_exponential_frequencies(idx, SCORES[ADMITTED], 1.2, 0.8)
+
+
+def test_exponential_with_nothing_admissible_says_so():
+    ledger, ctx = open_release()
+    with ctx as rel:
+        with pytest.raises(InputError, match="no admissible candidate"):
+            exponential(rel, "q", SCORES, 1.0, 1.0, admissible=lambda i: False)

@@ -226,6 +226,33 @@ def test_aim_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
     assert sum(b["l1_bound"] is not None for b in bounds.values()) == len(bounds) - 1
 
 
+def test_aim_selects_only_candidates_within_the_size_rule(table, monkeypatch):
+    """The size rule is checked on drawn candidates only: draws it refuses are
+    redrawn, so every measured clique kept the model within the budget-scaled
+    limit; with a 19-cell limit no 3-way marginal holding a and b fits (20 cells with the last 1-way),
+    and a selection that ignored the rule would make the model too large."""
+    import dpsynth.mechanisms as mech
+    from dpsynth.pgm import model_size
+
+    refused = []
+    exponential = mech.exponential
+
+    def spy(release, query, scores, epsilon, sensitivity, admissible=None):
+        def check(i):
+            ok = admissible(i)
+            refused.extend([i] if not ok else [])
+            return ok
+        return exponential(release, query, scores, epsilon, sensitivity, check if admissible else None)
+
+    monkeypatch.setattr(mech, "exponential", spy)
+    schema = Schema.from_json(SCHEMA)
+    model = AIM(epsilon=5.0, delta=1e-9, max_model_cells=19, insecure_random_state=3).fit(table, schema)
+    cliques = model.model_.cliques
+    assert refused and any(len(c) > 1 for c in cliques)
+    assert model_size(model.model_.domain, cliques) <= 19
+    assert not any({"a", "b"} < set(c) for c in cliques)
+
+
 def test_aim_candidate_weights_are_the_workload_overlap():
     """Every subset of a workload set is a candidate, weighted by sum over the
     workload of |candidate & w| (AIM's definition), counted pair by pair here."""

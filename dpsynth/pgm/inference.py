@@ -15,6 +15,7 @@ conditionals are exactly what ancestral sampling needs.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -158,11 +159,15 @@ def variable_elimination(domain: Domain, factors: Sequence[Factor], attrs: Seque
         path, _ = np.einsum_path(*operands, out_labels, optimize=("greedy", limit))
         return np.einsum(*operands, out_labels, optimize=path)
 
+    size_of = {a: domain.sizes[domain.index(a)] for a in scope | keep}
+
+    def cost(v: str) -> tuple[int, int]:
+        """Cells of the factor eliminating ``v`` would form; ties go to domain order."""
+        return math.prod(size_of[a] for a in {a for names, _ in pool if v in names for a in names}), domain.index(v)
+
     eliminate = scope - keep
     while eliminate:
-        def cost(v: str) -> int:
-            return domain.size({a for names, _ in pool if v in names for a in names})
-        v = min(sorted(eliminate, key=domain.index), key=cost)
+        v = min(eliminate, key=cost)
         eliminate.discard(v)
         touching = [f for f in pool if v in f[0]]
         pool = [f for f in pool if v not in f[0]]

@@ -11,7 +11,11 @@ add up to the reserved rho.
 Selection quality of candidate r (the paper's score): w_r (||M_r(D) - M_r(p)||_1
 - sqrt(2/pi) sigma n_r), with w_r the workload overlap weight; its
 sensitivity is max_r w_r. Candidates must keep the model under the size
-guard, scaled by the fraction of budget used (the paper's rule); with
+guard, scaled by the fraction of budget used (the paper's rule); the rule is
+checked on drawn candidates only, redrawing when one fails (the same
+distribution as selecting among the admitted ones: see
+:func:`dpsynth.mechanisms.exponential`), since sizing every candidate every
+round dominated the fit on wide tables; with
 ``inference="auto"`` the guard measures the smaller of the junction tree and
 the region graph (:func:`dpsynth.pgm.model_size`), so selection goes on past the
 junction-tree limit with approximate inference.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -108,8 +112,7 @@ class AIM(Synthesizer):
 
         self.rounds_ = 0
         last: dict = {}
-        too_large: set = set()
-        sized: dict = {}
+        sized: dict = {}  # components already sized, round to round
         while rho - used > 1e-15 * rho:
             self.rounds_ += 1
             if rho - used < 2 * (1 / (2 * sigma**2) + epsilon**2 / 8):
@@ -117,13 +120,12 @@ class AIM(Synthesizer):
                 sigma = np.sqrt(1 / (2 * (1 - SELECT_SHARE) * remaining))
                 epsilon = np.sqrt(8 * SELECT_SHARE * remaining)
             used += 1 / (2 * sigma**2) + epsilon**2 / 8
-            size_limit = self.max_model_cells * used / rho
-            pool = feasible(candidates, model, size_limit, self.max_model_cells, too_large, self.inference,
-                            sized)
-            cl, pool = self._worst_approximated(ctx, pool, answers, model, epsilon, sigma)
+            fits = size_rule(model, self.max_model_cells * used / rho, self.inference, sized)
+            cl, pool = self._worst_approximated(ctx, candidates, answers, model, epsilon, sigma, fits)
             before = model.project(cl).ravel()
             y = ctx.measure(cl, 1 / (2 * sigma**2)).values
-            last = {"model": model, "pool": pool, "clique": cl, "epsilon": epsilon, "sigma": sigma, "y": y}
+            last = {"model": model, "pool": pool, "fits": fits, "clique": cl, "epsilon": epsilon, "sigma": sigma,
+                    "y": y}
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
                              max_iters=round_iterations(model, self.round_iters), zeros=ctx.zeros,
                              inference=self.inference)
@@ -140,24 +142,27 @@ class AIM(Synthesizer):
     def _extra_metadata(self) -> dict:
         return {"rounds": self.rounds_, "confidence": self.confidence, "workload_error_bounds": self.error_bounds_}
 
-    def _worst_approximated(self, ctx: FitContext, pool: dict, answers: dict, model: GraphicalModel,
-                            epsilon: float, sigma: float) -> tuple[tuple[str, ...], dict]:
-        """The exponential mechanism's choice, and the pool it chose from: the
-        candidates whose marginal under the model can be computed
-        (:class:`ModelTooLarge` rules one out; that depends on the model only,
-        which is DP output, so the pool stays data-independent)."""
+    def _worst_approximated(self, ctx: FitContext, candidates: dict, answers: dict, model: GraphicalModel,
+                            epsilon: float, sigma: float, fits) -> tuple[tuple[str, ...], dict]:
+        """The exponential mechanism's choice among the candidates that ``fits``
+        admits (:func:`size_rule`, checked only on the candidates drawn), and
+        the pool it drew from: the candidates whose marginal under the model
+        can be computed (:class:`ModelTooLarge` rules one out). Both tests
+        depend on the model only, which is DP output, so the pool and the
+        admitted set stay data-independent."""
         err = {}
-        for cl in pool:  # one projection at a time: together they are as large as the answers
+        for cl in candidates:  # one projection at a time: together they are as large as the answers
             try:
                 err[cl] = np.abs(answers[cl] - model.project(cl).ravel()).sum()
             except ModelTooLarge:
                 continue
-        pool = {cl: pool[cl] for cl in err}
+        pool = {cl: candidates[cl] for cl in err}
         cliques = list(pool)
         wgt = np.array([pool[cl] for cl in cliques], dtype=float)
         bias = np.array([np.sqrt(2 / np.pi) * sigma * answers[cl].size for cl in cliques])
         scores = wgt * (np.array([err[cl] for cl in cliques]) - bias)
-        choice = ctx.select(f"aim round {self.rounds_}", scores, epsilon, float(wgt.max()))
+        choice = ctx.select(f"aim round {self.rounds_}", scores, epsilon, float(wgt.max()),
+                            admissible=lambda i: fits(cliques[i]))
         return cliques[choice], pool
 
 
@@ -179,19 +184,31 @@ def candidate_weights(workload: list[tuple[str, ...]]) -> dict[tuple[str, ...], 
     return {cl: float(sum(holding[a] for a in cl)) for cl in sorted(downward_closure(workload))}
 
 
+def size_rule(model: GraphicalModel, size_limit: float, inference: str = "exact",
+              memo: dict | None = None) -> Callable[[tuple[str, ...]], bool]:
+    """AIM's model-size rule as a test of one candidate: already covered by a
+    measured clique, or the model with it within ``size_limit`` cells (its size
+    for ``inference``: :func:`dpsynth.pgm.model_size`). ``memo`` carries sized
+    components from call to call (:func:`dpsynth.pgm.model_sizes`)."""
+    covered, base = _covered_and_base(model)
+    return lambda cl: cl in covered or model_sizes(model.domain, base, [cl], inference, memo)[0] <= size_limit
+
+
+def _covered_and_base(model: GraphicalModel) -> tuple[set, list]:
+    """The attribute sets the model covers, and the sets its size is built from (cliques and zeros)."""
+    return downward_closure(model.cliques), list(model.cliques) + [z for z, _ in model.zeros]
+
+
 def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,
-             too_large: set, inference: str = "exact", memo: dict | None = None) -> dict:
-    """Candidates already covered by the model, or that keep it under ``size_limit`` cells
-    (its size for ``inference``: :func:`dpsynth.pgm.model_size`).
+             too_large: set, inference: str = "exact") -> dict:
+    """The candidates :func:`size_rule` admits, all sized at once (MWEM's pool).
 
     ``too_large`` collects candidates over ``final_limit`` (the limit of the last
-    round); the model only grows, so they are not checked again. ``memo``
-    carries sized components from round to round (:func:`dpsynth.pgm.model_sizes`).
+    round); the model only grows, so they are not checked again.
     """
-    covered = downward_closure(model.cliques)
+    covered, base = _covered_and_base(model)
     unsized = [cl for cl in candidates if cl not in covered and cl not in too_large]
-    base = list(model.cliques) + [z for z, _ in model.zeros]
-    sizes = dict(zip(unsized, model_sizes(model.domain, base, unsized, inference, memo)))
+    sizes = dict(zip(unsized, model_sizes(model.domain, base, unsized, inference)))
     pool = {}
     for cl, w in candidates.items():
         if cl in covered or sizes.get(cl, math.inf) <= size_limit:
@@ -249,7 +266,10 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
     epsilon ln(2 |pool| / lambda), with e = L1 error of the previous model, b =
     sqrt(2/pi) sigma n; e_t is bounded through the noisy measurement y_t (failure
     lambda/2); add the change from the previous model to the final one.
-    Queries outside the last pool get no bound (``None``), nor do queries whose
+    Delta is the maximum weight over the scored pool and |pool| its size (at
+    least the admitted set's, so the slack stays valid for the mechanism
+    restricted to admitted candidates). Queries the last round did not admit
+    get no bound (``None``), nor do queries whose
     exact marginal under the model is too large to compute (:class:`ModelTooLarge`
     from variable elimination). Bounds are on the model's cells.
     """
@@ -259,7 +279,7 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
         try:
             fitted = model.project(r).ravel()
             bound, kind = _supported_bound(r, measurements, model, fitted, lam), "supported"
-            if bound is None and last and r in last["pool"]:
+            if bound is None and last and r in last["pool"] and last["fits"](r):
                 bound, kind = _unsupported_bound(r, candidates, model, fitted, last, lam), "unsupported"
         except ModelTooLarge:  # no exact marginal of the model within its size guard
             bound = None

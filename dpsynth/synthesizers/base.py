@@ -20,7 +20,7 @@ import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -101,9 +101,12 @@ class FitContext:
         self.log.append({"clique": list(clique), "mechanism": "discrete_gaussian", "sigma": sigma, "rho": rho})
         return m
 
-    def select(self, query: str, scores: np.ndarray, epsilon: float, sensitivity: float) -> int:
-        """Pick an index with the exponential mechanism (zCDP cost epsilon^2 / 8)."""
-        choice = mechanisms.exponential(self.release, query, np.asarray(scores, dtype=float), epsilon, sensitivity)
+    def select(self, query: str, scores: np.ndarray, epsilon: float, sensitivity: float,
+               admissible: Callable[[int], bool] | None = None) -> int:
+        """Pick an index with the exponential mechanism (zCDP cost epsilon^2 / 8),
+        among those ``admissible`` allows (:func:`dpsynth.mechanisms.exponential`)."""
+        choice = mechanisms.exponential(self.release, query, np.asarray(scores, dtype=float), epsilon, sensitivity,
+                                        admissible)
         self.log.append({"query": query, "mechanism": "exponential", "epsilon": epsilon,
                          "sensitivity": sensitivity, "rho": epsilon**2 / 8.0, "choice": int(choice)})
         return int(choice)

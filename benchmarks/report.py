@@ -132,12 +132,10 @@ def _ok(records: list[dict], key: str) -> list[float]:
 
 def lowest_verdict(mine: list[float], rival: list[float]) -> str:
     """'met' when ``mine`` has the lower mean, else by how much it missed, and
-    whether the two 95% intervals overlap (a miss the repetitions cannot separate)."""
+    whether the two 95% intervals overlap (an order the repetitions cannot separate)."""
     (m, hm), (r, hr) = mean_ci(mine), mean_ci(rival)
-    if m < r:
-        return "met"
-    overlap = hm is not None and hr is not None and m - hm <= r + hr
-    return f"missed by {m - r:.2g}" + (" (the 95% intervals overlap)" if overlap else "")
+    overlap = hm is not None and hr is not None and abs(m - r) <= hm + hr
+    return ("met" if m < r else f"missed by {m - r:.2g}") + (" (the 95% intervals overlap)" if overlap else "")
 
 
 def targets(by_cell: dict[tuple[str, float], list[dict]], non_private: tuple[str, ...]) -> list[str]:

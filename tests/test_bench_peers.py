@@ -131,7 +131,8 @@ def test_mean_ci_is_student_t():
 
 
 def test_lowest_verdict_says_whether_the_intervals_separate():
-    assert report.lowest_verdict([0.10, 0.11, 0.12], [0.13, 0.14, 0.15]) == "met"
+    assert report.lowest_verdict([0.100, 0.101, 0.102], [0.130, 0.131, 0.132]) == "met"
+    assert report.lowest_verdict([0.15, 0.17], [0.155, 0.169]) == "met (the 95% intervals overlap)"
     assert report.lowest_verdict([0.16, 0.17, 0.18], [0.155, 0.169]) == "missed by 0.008 (the 95% intervals overlap)"
     assert report.lowest_verdict([0.170, 0.171, 0.172], [0.100, 0.101, 0.102]) == "missed by 0.07"
     assert report.lowest_verdict([0.17, 0.18], [0.16]) == "missed by 0.015"   # one rival run: no interval

@@ -143,7 +143,8 @@ class AIM(Synthesizer):
         return {"rounds": self.rounds_, "confidence": self.confidence, "workload_error_bounds": self.error_bounds_}
 
     def _worst_approximated(self, ctx: FitContext, candidates: dict, answers: dict, model: GraphicalModel,
-                            epsilon: float, sigma: float, fits) -> tuple[tuple[str, ...], dict]:
+                            epsilon: float, sigma: float,
+                            fits: Callable[[tuple[str, ...]], bool]) -> tuple[tuple[str, ...], dict]:
         """The exponential mechanism's choice among the candidates that ``fits``
         admits (:func:`size_rule`, checked only on the candidates drawn), and
         the pool it drew from: the candidates whose marginal under the model

@@ -265,3 +265,21 @@ def test_aim_candidate_weights_are_the_workload_overlap():
     for cl, weight in weights.items():
         assert weight == sum(len(set(cl) & set(w)) for w in workload)
     assert weights[("a", "b")] == 7 and weights[("b", "d", "e")] == 7
+
+
+def test_aim_default_workload_drops_triples_past_32_columns():
+    """All 2- and 3-way marginals up to 32 columns (4,960 triples); past that
+    the triples would dominate every round, so the default is all pairs."""
+    from dpsynth.synthesizers.aim import default_workload
+
+    names32 = [f"c{i}" for i in range(32)]
+    assert len(default_workload(names32)) == 496 + 4960
+    assert {len(w) for w in default_workload(names32)} == {2, 3}
+    rng = np.random.default_rng(0)
+    names = [f"c{i}" for i in range(33)]
+    table = pd.DataFrame(rng.integers(0, 2, size=(300, 33)), columns=names)
+    schema = Schema.from_json({"version": 1, "columns": {
+        n: {"kind": "categorical", "categories": [0, 1]} for n in names}})
+    model = AIM(epsilon=1.0, delta=1e-9, rounds=40).fit(table, schema)
+    bounds = model.release_["workload_error_bounds"]
+    assert sorted(tuple(b["marginal"]) for b in bounds) == sorted(itertools.combinations(names, 2))

@@ -240,7 +240,8 @@ def test_aim_selects_only_candidates_within_the_size_rule(table, monkeypatch):
     def spy(release, query, scores, epsilon, sensitivity, admissible=None):
         def check(i):
             ok = admissible(i)
-            refused.extend([i] if not ok else [])
+            if not ok:
+                refused.append(i)
             return ok
         return exponential(release, query, scores, epsilon, sensitivity, check if admissible else None)
 

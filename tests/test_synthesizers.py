@@ -12,7 +12,7 @@ from dpsynth.accounting import NEIGHBOURING, Ledger, rho_from_epsilon
 from dpsynth.data import count_marginal
 from dpsynth.domain import Schema
 from dpsynth.errors import BudgetExceeded, InputError
-from dpsynth.synthesizers import AIM, MST, Independent
+from dpsynth.synthesizers import AIM, MST, MWEM, Independent
 
 SCHEMA = {
     "version": 1,
@@ -116,6 +116,37 @@ def test_budget_exceeded_writes_nothing(table):
         MST(epsilon=1.0).fit(table, schema, ledger=ledger, dataset="t")
     assert ledger.summary("t")["releases"] == []
     assert ledger.summary("t")["rho_spent"] == 0
+
+
+@pytest.mark.parametrize("rounds", [0, -4, 2.5])
+def test_aim_rounds_must_be_a_positive_integer(rounds):
+    with pytest.raises(InputError, match="rounds must be an integer"):
+        AIM(rounds=rounds)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: AIM(rounds=3), "rounds=3 is fewer than the 4 columns"),
+    (lambda: AIM(workload=[("a", "e")]), r"unknown columns \['e'\]"),
+    (lambda: MWEM(workload=[("a", "e")]), r"unknown columns: \['e'\]"),
+])
+def test_parameters_that_do_not_fit_the_columns_are_refused_before_spending(make, message, table):
+    """A release that fails inside the fit has spent its rho (the data was
+    touched), so parameters checkable from the schema's column names are
+    checked before the reservation. AIM's 1-way phase takes one round per
+    column: 3 rounds on 4 columns would spend 4/3 of the measurement budget."""
+    ledger = Ledger(None)
+    ledger.init("t", 1.0, 1e-9)
+    with pytest.raises(InputError, match=message):
+        make().fit(table, Schema.from_json(SCHEMA), ledger=ledger, dataset="t")
+    assert ledger.summary("t")["releases"] == []
+    assert ledger.summary("t")["rho_spent"] == 0
+
+
+def test_aim_runs_with_one_round_per_column(table):
+    ledger = Ledger(None)
+    ledger.init("t", 1.0, 1e-9)
+    AIM(epsilon=1.0, rounds=4).fit(table, Schema.from_json(SCHEMA), ledger=ledger, dataset="t")
+    assert ledger.summary("t")["rho_spent"] == pytest.approx(rho_from_epsilon(1.0, 1e-9), rel=1e-9)
 
 
 def test_drafted_schema_is_refused_unless_declared_public(table):

@@ -92,7 +92,7 @@ class AIM(Synthesizer):
                          insecure_random_state=insecure_random_state, verbose=verbose)
         self.inference = check_inference(inference)
         self.workload = workload
-        self.rounds = rounds
+        self.rounds = check_rounds(rounds)
         self.round_iters = round_iters
         self.confidence = confidence
 
@@ -104,11 +104,22 @@ class AIM(Synthesizer):
             raise InputError(f"workload names unknown columns {unknown}; use columns of the schema")
         return [tuple(cl) for cl in self.workload]
 
+    def _rounds(self, names: tuple[str, ...]) -> int:
+        rounds = self.rounds or ROUNDS_PER_COLUMN * len(names)
+        if rounds < len(names):  # the 1-way phase alone would spend more than rho
+            raise InputError(f"rounds={rounds} is fewer than the {len(names)} columns: AIM first spends one round "
+                             f"on each column's 1-way marginal; use rounds >= {len(names)} or leave it unset")
+        return rounds
+
+    def _check_columns(self, names: tuple[str, ...]) -> None:
+        self._workload(names)
+        self._rounds(names)
+
     def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel:
         names = ctx.domain.names
         workload = self._workload(names)
         candidates = candidate_weights(workload)
-        rounds = self.rounds or ROUNDS_PER_COLUMN * len(names)
+        rounds = self._rounds(names)
         sigma = np.sqrt(rounds / (2 * (1 - SELECT_SHARE) * rho))
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
 
@@ -220,13 +231,18 @@ def size_rule(model: GraphicalModel, size_limit: float, inference: str = "exact"
     measured clique, or the model with it within ``size_limit`` cells (its size
     for ``inference``: :func:`dpsynth.pgm.model_size`). ``memo`` carries sized
     components from call to call (:func:`dpsynth.pgm.model_sizes`)."""
-    covered, base = _covered_and_base(model)
-    return lambda cl: cl in covered or model_sizes(model.domain, base, [cl], inference, memo)[0] <= size_limit
+    size = size_with(model, inference, memo)
+    return lambda cl: size(cl) <= size_limit
 
 
-def _covered_and_base(model: GraphicalModel) -> tuple[set, list]:
-    """The attribute sets the model covers, and the sets its size is built from (cliques and zeros)."""
-    return downward_closure(model.cliques), list(model.cliques) + [z for z, _ in model.zeros]
+def size_with(model: GraphicalModel, inference: str = "exact",
+              memo: dict | None = None) -> Callable[[tuple[str, ...]], int]:
+    """Cells of the model with candidate ``cl`` added; 0 when a measured clique
+    already covers ``cl`` (measuring it again does not grow the model)."""
+    covered = downward_closure(model.cliques)
+    base = list(model.cliques) + [z for z, _ in model.zeros]
+    memo = {} if memo is None else memo
+    return lambda cl: 0 if cl in covered else model_sizes(model.domain, base, [cl], inference, memo)[0]
 
 
 def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,
@@ -236,16 +252,25 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
     ``too_large`` collects candidates over ``final_limit`` (the limit of the last
     round); the model only grows, so they are not checked again.
     """
-    covered, base = _covered_and_base(model)
-    unsized = [cl for cl in candidates if cl not in covered and cl not in too_large]
-    sizes = dict(zip(unsized, model_sizes(model.domain, base, unsized, inference)))
+    size = size_with(model, inference)
     pool = {}
     for cl, w in candidates.items():
-        if cl in covered or sizes.get(cl, math.inf) <= size_limit:
+        if cl in too_large:
+            continue
+        cells = size(cl)
+        if cells <= size_limit:
             pool[cl] = w
-        elif sizes.get(cl, 0) > final_limit:
+        elif cells > final_limit:
             too_large.add(cl)
     return pool
+
+
+def check_rounds(rounds: int | None) -> int | None:
+    """``rounds`` if it is None (the method's default) or an integer >= 1, else InputError."""
+    if rounds is not None and (int(rounds) != rounds or rounds < 1):
+        raise InputError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
+    return rounds
+
 
 def check_inference(inference: str) -> str:
     """``inference`` if it is one the engine knows (:data:`dpsynth.pgm.INFERENCE`), else InputError."""

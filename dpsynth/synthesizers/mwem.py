@@ -36,7 +36,7 @@ import numpy as np
 
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, GraphicalModel, estimate
-from dpsynth.synthesizers.aim import check_inference, feasible, final_iterations, round_iterations
+from dpsynth.synthesizers.aim import check_inference, check_rounds, feasible, final_iterations, round_iterations
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -75,10 +75,8 @@ class MWEM(Synthesizer):
                  verbose: bool = False):
         super().__init__(epsilon, delta, max_model_cells=max_model_cells, domain_share=domain_share,
                          insecure_random_state=insecure_random_state, verbose=verbose)
-        if rounds is not None and (int(rounds) != rounds or rounds < 1):
-            raise InputError(f"rounds must be an integer >= 1 or None, got {rounds!r}")
         self.workload = workload
-        self.rounds = rounds
+        self.rounds = check_rounds(rounds)
         self.round_iters = round_iters
         self.inference = check_inference(inference)
 
@@ -90,6 +88,9 @@ class MWEM(Synthesizer):
         if unknown or not workload or not all(workload):
             raise InputError(f"workload must be non-empty marginals of schema columns; unknown columns: {unknown}")
         return workload
+
+    def _check_columns(self, names: tuple[str, ...]) -> None:
+        self._workload(names)
 
     def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel | ApproximateModel:
         names = ctx.domain.names

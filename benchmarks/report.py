@@ -288,7 +288,9 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
               "fit+sample s: the system's own fit and sample calls (JIT compilation included, interpreter "
               "start and imports not); process s: the whole fresh process; peak RSS: the largest resident "
               "memory of the run's processes. `bootstrap` and `independent-exact` are non-private "
-              "reference points (i.i.d. sampling error, and exact 1-way marginals with no correlations).", ""]
+              "reference points (i.i.d. sampling error, and exact 1-way marginals with no correlations). "
+              "ok: runs that finished / runs made; a cell stops repeating once a run hits the time or "
+              "memory limit (the next would measure the limit again), so a timeout is often 0/1.", ""]
     if "adult_pgm" in by_dataset:
         checks = targets(by_dataset["adult_pgm"], non_private)
         if checks:

@@ -12,7 +12,9 @@ The parent measures the process's wall time and peak RSS (``/usr/bin/time -v``'s
 maxrss, or the summed RSS of its session polled every 0.1 s if larger), kills it past ``--timeout`` or ``--max-rss-gb`` and records that as the
 outcome, then scores the synthetic codes with ``benchmarks/metrics.py``. Every
 run is appended to ``results/runs.jsonl`` at once; a run whose key is already
-there is skipped (so an interrupted full run resumes), unless ``--rerun``.
+there is skipped (so an interrupted full run resumes), unless ``--rerun``; so
+are the later repetitions of a (dataset, system, epsilon) cell once one of its
+runs hit the time or memory limit (another would only measure the limit again).
 """
 from __future__ import annotations
 
@@ -134,8 +136,12 @@ def warn_map_count(systems: set[str]) -> None:
               "Cannot allocate memory'; as root: sysctl -w vm.max_map_count=1048576", file=sys.stderr)
 
 
+def cell_key(dataset: str, system: str, epsilon: float) -> str:
+    return f"{dataset}|{system}|{epsilon:g}"
+
+
 def run_key(dataset: str, system: str, epsilon: float, rep: int) -> str:
-    return f"{dataset}|{system}|{epsilon:g}|{rep}"
+    return f"{cell_key(dataset, system, epsilon)}|{rep}"
 
 
 def load_runs(path: Path) -> list[dict]:
@@ -156,11 +162,18 @@ def is_done(record: dict | None, timeout: float, max_rss_gb: float) -> bool:
     """A recorded run counts as done unless it was cut short by a smaller limit than now."""
     if record is None:
         return False
+    if record["status"] in ("timeout", "memory"):
+        return hit_limits(record, timeout, max_rss_gb)
+    return True
+
+
+def hit_limits(record: dict, timeout: float, max_rss_gb: float) -> bool:
+    """The run was cut short by limits at least as large as these."""
     if record["status"] == "timeout":
         return record["limits"]["timeout_s"] >= timeout
     if record["status"] == "memory":
         return record["limits"]["max_rss_gb"] >= max_rss_gb
-    return True
+    return False
 
 
 def _session_rss(sid: int) -> int:
@@ -328,11 +341,20 @@ def main(argv: list[str] | None = None) -> int:
         warn_map_count({s for _, s, _, _ in todo})
         print(f"{len(todo)} runs to do, appended to {runs_path}", file=sys.stderr)
         prepared: dict[str, bench_data.Prepared] = {}
+        cut_short = {cell_key(r["dataset"], r["system"], r["epsilon"]) for r in latest.values()
+                     if hit_limits(r, args.timeout, args.max_rss_gb)}
         for i, (dataset, system, epsilon, rep) in enumerate(todo, 1):
+            cell = cell_key(dataset, system, epsilon)
+            if cell in cut_short and not args.rerun:
+                print(f"[{i}/{len(todo)}] {cell}|{rep}: not run, an earlier repetition hit the limits",
+                      file=sys.stderr)
+                continue
             data = prepared.setdefault(dataset, bench_data.prepare(dataset))
             record = run_one(data, SYSTEMS[system], epsilon, rep, delta=args.delta, timeout=args.timeout,
                              max_rss_gb=args.max_rss_gb)
             append_run(record, runs_path)
+            if hit_limits(record, args.timeout, args.max_rss_gb):
+                cut_short.add(cell)
             tvd = " ".join(f"{record[k]:.3f}" for k in ("tvd1", "tvd2", "tvd3") if k in record)
             print(f"[{i}/{len(todo)}] {record['key']}: {record['status']} {record.get('wall_s', 0):.1f} s "
                   f"{record.get('peak_rss_mb', 0):.0f} MB {tvd}", file=sys.stderr)

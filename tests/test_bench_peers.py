@@ -109,6 +109,33 @@ def test_resume_rules():
     assert not run.is_done({"status": "memory", "limits": limits}, 600, 16)
 
 
+def test_a_cell_that_hit_the_limits_is_not_repeated(tmp_path, monkeypatch):
+    """Once a run of (dataset, system, epsilon) times out, its other repetitions
+    are not run (they would measure the limit again), in this invocation and
+    the next; a larger limit runs it again."""
+    calls = []
+
+    def fake_run_one(data, system, epsilon, rep, *, delta, timeout, max_rss_gb):
+        calls.append((system.name, rep))
+        slow = system.name == "bootstrap" and timeout < 100
+        return {"key": run.run_key(data, system.name, epsilon, rep), "dataset": data, "system": system.name,
+                "epsilon": epsilon, "rep": rep, "status": "timeout" if slow else "ok",
+                "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}}
+
+    monkeypatch.setattr(run, "run_one", fake_run_one)
+    monkeypatch.setattr(run.bench_data, "prepare", lambda name: name)
+    monkeypatch.setattr(run.report, "render", lambda *args: None)
+    args = ["--datasets", "titanic_aim", "--systems", "bootstrap", "independent-exact", "--epsilons", "1",
+            "--reps", "3", "--timeout", "60", "--results", str(tmp_path)]
+    assert run.main(args) == 0
+    assert sorted(calls) == [("bootstrap", 0), ("independent-exact", 0), ("independent-exact", 1),
+                             ("independent-exact", 2)]
+    calls.clear()
+    assert run.main(args) == 0 and calls == []
+    assert run.main(args[:-4] + ["--timeout", "600", "--results", str(tmp_path)]) == 0
+    assert calls == [("bootstrap", 0), ("bootstrap", 1), ("bootstrap", 2)]
+
+
 def test_quick_plan_runs_peers_mst_on_adult_only():
     import argparse
 

@@ -128,12 +128,13 @@ def test_aim_rounds_must_be_a_positive_integer(rounds):
     (lambda: AIM(rounds=3), "rounds=3 is fewer than the 4 columns"),
     (lambda: AIM(workload=[("a", "e")]), r"unknown columns \['e'\]"),
     (lambda: MWEM(workload=[("a", "e")]), r"unknown columns: \['e'\]"),
+    (lambda: MWEM(max_model_cells=3), "every workload marginal alone exceeds max_model_cells=3"),
 ])
 def test_parameters_that_do_not_fit_the_columns_are_refused_before_spending(make, message, table):
     """A release that fails inside the fit has spent its rho (the data was
-    touched), so parameters checkable from the schema's column names are
-    checked before the reservation. AIM's 1-way phase takes one round per
-    column: 3 rounds on 4 columns would spend 4/3 of the measurement budget."""
+    touched), so parameters checkable from the schema are checked before the
+    reservation. AIM's 1-way phase takes one round per column: 3 rounds on 4
+    columns would spend 4/3 of the measurement budget."""
     ledger = Ledger(None)
     ledger.init("t", 1.0, 1e-9)
     with pytest.raises(InputError, match=message):

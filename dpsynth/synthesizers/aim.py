@@ -34,6 +34,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import INFERENCE, GraphicalModel, ModelTooLarge, estimate, model_sizes
 from dpsynth.pgm.estimation import DEFAULT_MAX_ITERS
@@ -111,9 +112,9 @@ class AIM(Synthesizer):
                              f"on each column's 1-way marginal; use rounds >= {len(names)} or leave it unset")
         return rounds
 
-    def _check_columns(self, names: tuple[str, ...]) -> None:
-        self._workload(names)
-        self._rounds(names)
+    def _check_schema(self, schema: Schema) -> None:
+        self._workload(tuple(schema.names))
+        self._rounds(tuple(schema.names))
 
     def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel:
         names = ctx.domain.names

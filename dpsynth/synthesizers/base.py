@@ -149,10 +149,10 @@ class Synthesizer(ABC):
     def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel:
         """Spend exactly ``rho`` through ``ctx.measure``/``ctx.select`` and return the model."""
 
-    def _check_columns(self, names: tuple[str, ...]) -> None:
-        """InputError for parameters that do not fit the schema's columns. Runs
-        before the budget is reserved: a release that fails inside ``_fit`` has
-        already spent its whole rho."""
+    def _check_schema(self, schema: Schema) -> None:
+        """InputError for parameters that do not fit the schema. Runs before the
+        budget is reserved: a release that fails inside ``_fit`` has already
+        spent its whole rho."""
 
     def _extra_metadata(self) -> dict:
         return {}
@@ -172,7 +172,7 @@ class Synthesizer(ABC):
         """
         validate_budget(self.epsilon, self.delta)
         check_schema_public(schema, schema_is_public)
-        self._check_columns(tuple(schema.names))
+        self._check_schema(schema)
         rho, rho_learn, delta_learn = plan_budget(schema, self.epsilon, self.delta, self.domain_share)
         if isinstance(data, pd.DataFrame):
             codes = None if schema.learnable else schema.encode(data)  # bad data fails before any spending

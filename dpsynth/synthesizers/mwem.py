@@ -34,8 +34,9 @@ from typing import Sequence
 
 import numpy as np
 
+from dpsynth.domain import Schema
 from dpsynth.errors import InputError
-from dpsynth.pgm import ApproximateModel, GraphicalModel, estimate
+from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, estimate
 from dpsynth.synthesizers.aim import check_inference, check_rounds, feasible, final_iterations, round_iterations
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -89,8 +90,20 @@ class MWEM(Synthesizer):
             raise InputError(f"workload must be non-empty marginals of schema columns; unknown columns: {unknown}")
         return workload
 
-    def _check_columns(self, names: tuple[str, ...]) -> None:
-        self._workload(names)
+    def _check_schema(self, schema: Schema) -> None:
+        workload = self._workload(tuple(schema.names))
+        if not schema.learnable:  # a learned domain's sizes are known only inside the release
+            self._uniform_model(Domain(schema.names, schema.sizes), workload, schema.zero_masks())
+
+    def _uniform_model(self, domain: Domain, workload: list[tuple[str, ...]], zeros) -> GraphicalModel:
+        """The uniform model the rounds start from (total 1; round 1 rescales it);
+        InputError when no workload marginal fits beside it."""
+        model = estimate(domain, [], total=1.0, zeros=zeros, inference=self.inference)
+        if not feasible(dict.fromkeys(workload, 1.0), model, self.max_model_cells, self.max_model_cells, set(),
+                        self.inference):
+            raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
+                             "use smaller marginals or raise the limit")
+        return model
 
     def _fit(self, ctx: FitContext, rho: float) -> GraphicalModel | ApproximateModel:
         names = ctx.domain.names
@@ -100,11 +113,7 @@ class MWEM(Synthesizer):
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
         weights = dict.fromkeys(workload, 1.0)
         too_large: set = set()
-        model = estimate(ctx.domain, [], total=1.0, zeros=ctx.zeros,  # uniform; round 1 rescales it
-                         inference=self.inference)
-        if not feasible(weights, model, self.max_model_cells, self.max_model_cells, set(), self.inference):
-            raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
-                             "use smaller marginals or raise the limit")
+        model = self._uniform_model(ctx.domain, workload, ctx.zeros)
         answers = {cl: x.astype(float) for cl, x in zip(workload, ctx.answers(workload))}
         bias = np.sqrt(2 / np.pi) * sigma  # expected |noise| per measured cell
         self.selected_: list[tuple[str, ...]] = []

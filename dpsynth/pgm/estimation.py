@@ -34,6 +34,7 @@ approximate otherwise.
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -119,12 +120,18 @@ def zero_masks(domain: Domain, tree: JunctionTree | RegionGraph, zeros: Zeros) -
 def _warm_potentials(previous: Model, domain: Domain, tree: JunctionTree | RegionGraph,
                      bp: BeliefPropagation | RegionBP, total: float) -> list[np.ndarray]:
     """Potentials on ``tree`` (or region graph) of the previous model's projection
-    onto it (its marginals on the new cliques), rescaled to ``total``."""
+    onto it (its marginals on the new cliques), rescaled to ``total``. A clique
+    whose projection would need an elimination step past the limit
+    (:class:`ModelTooLarge`) starts from the product of its 1-way marginals:
+    only the start differs, not the optimum."""
     if previous.domain != domain:
         raise ValueError("warm_start: the previous model is over a different domain")
     marginals = []
     for clique, cells in zip(tree.cliques, tree.cells):
-        p = previous.project(clique) / previous.total
+        try:
+            p = previous.project(clique) / previous.total
+        except ModelTooLarge:
+            p = functools.reduce(np.multiply.outer, [previous.project(a) / previous.total for a in clique])
         marginals.append(total * ((1.0 - WARM_START_FLOOR) * p + WARM_START_FLOOR / cells))
     return bp.factorize(marginals)
 

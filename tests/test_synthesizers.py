@@ -235,14 +235,12 @@ def test_aim_error_bounds_cover_the_true_errors(table):
     assert covered == len(bounds)
 
 
-def test_aim_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
-    """A candidate whose exact marginal would pass the size guard (ModelTooLarge
-    from variable elimination) is never selected, and its workload query gets no
-    error bound; the release still completes."""
+def refuse_projection(monkeypatch, refused: tuple[str, ...]) -> None:
+    """Make the model's marginal on ``refused`` raise ModelTooLarge (as variable
+    elimination past its limit would) while no junction-tree clique holds it."""
     from dpsynth.pgm import GraphicalModel, ModelTooLarge
 
     project = GraphicalModel.project
-    refused = ("a", "b", "c")
 
     def guarded(self, attrs):
         if set(attrs) == set(refused) and self.junction_tree.containing(attrs) is None:
@@ -250,12 +248,27 @@ def test_aim_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
         return project(self, attrs)
 
     monkeypatch.setattr(GraphicalModel, "project", guarded)
+
+
+def test_aim_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
+    """A candidate whose exact marginal would pass the size guard (ModelTooLarge
+    from variable elimination) is never selected, and its workload query gets no
+    error bound; the release still completes."""
+    refused = ("a", "b", "c")
+    refuse_projection(monkeypatch, refused)
     schema = Schema.from_json(SCHEMA)
     model = AIM(epsilon=2.0, delta=1e-9, insecure_random_state=0).fit(table, schema)
     assert all(set(c) != set(refused) for c in model.model_.cliques)
     bounds = {tuple(b["marginal"]): b for b in model.release_["workload_error_bounds"]}
     assert bounds[refused]["kind"] == "none" and bounds[refused]["l1_bound"] is None
     assert sum(b["l1_bound"] is not None for b in bounds.values()) == len(bounds) - 1
+
+
+def test_mwem_leaves_out_marginals_the_model_cannot_compute(table, monkeypatch):
+    """MWEM scores only the workload marginals its model can compute, like AIM."""
+    refuse_projection(monkeypatch, ("a", "c"))
+    model = MWEM(epsilon=2.0, rounds=6, insecure_random_state=0).fit(table, Schema.from_json(SCHEMA))
+    assert len(model.selected_) == 6
 
 
 def test_aim_selects_only_candidates_within_the_size_rule(table, monkeypatch):

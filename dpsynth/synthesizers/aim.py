@@ -174,12 +174,8 @@ class AIM(Synthesizer):
         can be computed (:class:`ModelTooLarge` rules one out). Both tests
         depend on the model only, which is DP output, so the pool and the
         admitted set stay data-independent."""
-        err = {}
-        for cl in candidates:  # one projection at a time: together they are as large as the answers
-            try:
-                err[cl] = np.abs(answers[cl] - model.project(cl).ravel()).sum()
-            except ModelTooLarge:
-                continue
+        # one projection at a time: together they are as large as the answers
+        err = {cl: np.abs(answers[cl] - fitted).sum() for cl, fitted in computable_marginals(model, candidates)}
         pool = {cl: candidates[cl] for cl in err}
         cliques = list(pool)
         wgt = np.array([pool[cl] for cl in cliques], dtype=float)
@@ -188,6 +184,17 @@ class AIM(Synthesizer):
         choice = ctx.select(f"aim round {self.rounds_}", scores, epsilon, float(wgt.max()),
                             admissible=lambda i: fits(cliques[i]))
         return cliques[choice], pool
+
+
+def computable_marginals(model: GraphicalModel, cliques: Iterable[tuple[str, ...]]):
+    """``(clique, the model's marginal on it, flattened)`` for each clique whose
+    marginal the model can compute, one at a time; :class:`ModelTooLarge` (an
+    elimination step past the limit) leaves a clique out."""
+    for cl in cliques:
+        try:
+            yield cl, model.project(cl).ravel()
+        except ModelTooLarge:
+            continue
 
 
 def default_workload(names: Sequence[str]) -> list[tuple[str, ...]]:

@@ -37,7 +37,8 @@ import numpy as np
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, estimate
-from dpsynth.synthesizers.aim import check_inference, check_rounds, feasible, final_iterations, round_iterations
+from dpsynth.synthesizers.aim import (check_inference, check_rounds, computable_marginals, feasible,
+                                      final_iterations, round_iterations)
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -118,11 +119,12 @@ class MWEM(Synthesizer):
         bias = np.sqrt(2 / np.pi) * sigma  # expected |noise| per measured cell
         self.selected_: list[tuple[str, ...]] = []
         for t in range(1, rounds + 1):
-            pool = list(feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large,
+            admitted = (feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large,
                                  self.inference)
                         or feasible(weights, model, self.max_model_cells, self.max_model_cells, too_large,
                                     self.inference))
-            fitted = [model.project(cl).ravel() for cl in pool]
+            marginals = dict(computable_marginals(model, admitted))
+            pool, fitted = list(marginals), list(marginals.values())
             if t == 1:
                 fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]
             scores = [np.abs(answers[cl] - f).sum() - bias * f.size for cl, f in zip(pool, fitted)]

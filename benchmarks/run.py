@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-rss-gb", type=float, default=8.0,
                    help="kill a run whose processes hold more than this resident memory (default 8 GB)")
     p.add_argument("--rerun", action="store_true", help="run again even if runs.jsonl has the key")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the keys whose latest run failed (after a fix); the failure stays in runs.jsonl")
     p.add_argument("--render", action="store_true", help="only render RESULTS.md and the plots")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of runs.jsonl, RESULTS.md, plots/")
     args = p.parse_args(argv)
@@ -337,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.render:
         latest = {r["key"]: r for r in load_runs(runs_path)}
         todo = [t for t in plan(args) if args.rerun
-                or not is_done(latest.get(run_key(*t)), args.timeout, args.max_rss_gb)]
+                or not is_done(latest.get(run_key(*t)), args.timeout, args.max_rss_gb)
+                or args.retry_failed and latest[run_key(*t)]["status"] == "failed"]
         missing = sorted({str(SYSTEMS[s].python()) for _, s, _, _ in todo if not SYSTEMS[s].python().exists()})
         if missing:
             print(f"run.py: no {', '.join(missing)}: run benchmarks/setup_bench.sh first", file=sys.stderr)

@@ -136,6 +136,28 @@ def test_a_cell_that_hit_the_limits_is_not_repeated(tmp_path, monkeypatch):
     assert calls == [("bootstrap", 0), ("bootstrap", 1), ("bootstrap", 2)]
 
 
+def test_retry_failed_reruns_only_the_failed_keys(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_one(data, system, epsilon, rep, *, delta, timeout, max_rss_gb):
+        calls.append(rep)
+        return {"key": run.run_key(data, system.name, epsilon, rep), "dataset": data, "system": system.name,
+                "epsilon": epsilon, "rep": rep, "status": "failed" if rep == 1 and len(calls) == 2 else "ok",
+                "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}}
+
+    monkeypatch.setattr(run, "run_one", fake_run_one)
+    monkeypatch.setattr(run.bench_data, "prepare", lambda name: name)
+    monkeypatch.setattr(run.report, "render", lambda *args: None)
+    args = ["--datasets", "titanic_aim", "--systems", "bootstrap", "--epsilons", "1", "--reps", "3",
+            "--results", str(tmp_path)]
+    assert run.main(args) == 0 and calls == [0, 1, 2]
+    assert run.main(args) == 0 and calls == [0, 1, 2]
+    assert run.main(args + ["--retry-failed"]) == 0 and calls == [0, 1, 2, 1]
+    statuses = [r["status"] for r in run.load_runs(tmp_path / "runs.jsonl")]
+    assert statuses == ["ok", "failed", "ok", "ok"]
+    assert run.main(args + ["--retry-failed"]) == 0 and calls == [0, 1, 2, 1]
+
+
 def test_quick_plan_runs_peers_mst_on_adult_only():
     import argparse
 

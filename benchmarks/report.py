@@ -69,6 +69,16 @@ def cells(runs: list[dict]) -> dict[str, dict[tuple[str, float], list[dict]]]:
     return out
 
 
+def retried_failures(runs: list[dict]) -> dict[str, list[dict]]:
+    """dataset -> failed runs that a later run of the same key superseded (``run.py --retry-failed``)."""
+    latest = latest_by_key(runs)
+    out: dict = defaultdict(list)
+    for r in runs:
+        if r["status"] == "failed" and latest[r["key"]] is not r:
+            out[r["dataset"]].append(r)
+    return out
+
+
 def status_text(records: list[dict]) -> str:
     ok = sum(r["status"] == "ok" for r in records)
     bad = defaultdict(int)
@@ -84,7 +94,8 @@ def _errors(records: list[dict]) -> list[str]:
                    for r in records if r["status"] != "ok"})
 
 
-def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: list[str]) -> list[str]:
+def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: list[str],
+                  retried: list[dict] = ()) -> list[str]:
     lines = ["| system | ε | ok | TVD 1-way | TVD 2-way | TVD 3-way | TSTR AUC | fit+sample s | process s | "
              "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
@@ -104,6 +115,10 @@ def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: li
         lines.append(f"Train-real-test-real AUC on the same test rows: {np.mean(trtr):.3f}.")
     if notes:
         lines += ["", "Runs that did not finish:", ""] + [f"- {n}" for n in notes]
+    if retried:
+        lines += ["", "Runs that failed and were run again after a fix (the table has the later run):", ""]
+        lines += [f"- {r['system']} ε={r['epsilon']:g} repetition {r['rep']} ({r.get('version', '?')}): "
+                  f"{_errors([r])[0]}" for r in retried]
     return lines
 
 
@@ -259,6 +274,7 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
     """
     order = list(systems)
     by_dataset = cells(runs)
+    retried = retried_failures(runs)
     latest = latest_by_key(runs)
     hosts = {tuple(sorted(r["host"].items())) for r in latest.values() if "host" in r}
     versions = {}
@@ -304,7 +320,7 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
     for dataset in sorted(by_dataset):
         by_cell = by_dataset[dataset]
         lines += [f"## {dataset}", "", f"![error vs epsilon](plots/tvd_{dataset}.png)", ""]
-        lines += dataset_table(by_cell, order)
+        lines += dataset_table(by_cell, order, retried.get(dataset, []))
         ran = {system for system, _ in by_cell}
         missing = [s for s in order if s not in ran]
         if missing:

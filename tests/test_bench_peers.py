@@ -156,6 +156,8 @@ def test_retry_failed_reruns_only_the_failed_keys(tmp_path, monkeypatch):
     statuses = [r["status"] for r in run.load_runs(tmp_path / "runs.jsonl")]
     assert statuses == ["ok", "failed", "ok", "ok"]
     assert run.main(args + ["--retry-failed"]) == 0 and calls == [0, 1, 2, 1]
+    retried = report.retried_failures(run.load_runs(tmp_path / "runs.jsonl"))
+    assert [(r["rep"], r["status"]) for r in retried["titanic_aim"]] == [(1, "failed")]
 
 
 def test_quick_plan_runs_peers_mst_on_adult_only():

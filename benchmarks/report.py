@@ -117,7 +117,7 @@ def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: li
         lines += ["", "Runs that did not finish:", ""] + [f"- {n}" for n in notes]
     if retried:
         lines += ["", "Runs that failed and were run again after a fix (the table has the later run):", ""]
-        lines += [f"- {r['system']} ε={r['epsilon']:g} repetition {r['rep']} ({r.get('version', '?')}): "
+        lines += [f"- {r['system']} ε={r['epsilon']:g} repetition {r['rep']} (started {r['started'][:16]}): "
                   f"{_errors([r])[0]}" for r in retried]
     return lines
 

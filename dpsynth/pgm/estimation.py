@@ -35,7 +35,7 @@ approximate otherwise.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -78,20 +78,28 @@ def model_size(domain: Domain, cliques: Sequence[Sequence[str]], inference: str 
 
 def model_sizes(domain: Domain, base: Sequence[Sequence[str]], extras: Sequence[Sequence[str]],
                 inference: str = "exact", memo: dict | None = None) -> list[int]:
-    """``model_size(domain, base + [e], inference)`` for each ``e`` of ``extras``,
-    sharing the junction tree's work on ``base`` (:class:`JunctionTreeSizer`,
-    with its ``memo`` of sized components when given)."""
+    """``model_size(domain, base + [e], inference)`` for each ``e`` of ``extras``
+    (:func:`model_sizer`, so the junction tree's work on ``base`` is shared)."""
+    size = model_sizer(domain, base, inference, memo)
+    return [size(extra) for extra in extras]
+
+
+def model_sizer(domain: Domain, base: Sequence[Sequence[str]], inference: str = "exact",
+                memo: dict | None = None) -> Callable[[Sequence[str]], int]:
+    """``extra -> model_size(domain, base + [extra], inference)``, eliminating
+    ``base``'s junction tree once (:class:`JunctionTreeSizer`, with its ``memo``
+    of sized components when given) for any number of extras asked one by one."""
     if inference not in INFERENCE:
         raise ValueError(f"unknown inference {inference!r}; use one of {INFERENCE}")
     base = list(base)
     sizer = JunctionTreeSizer(domain, base, memo) if inference != "approx" else None
-    sizes = []
-    for extra in extras:
+
+    def size(extra: Sequence[str]) -> int:
         options = [sizer.size_with(extra)] if sizer else []
         if inference != "exact":
             options.append(region_graph_size(domain, base + [extra]))
-        sizes.append(min(options))
-    return sizes
+        return min(options)
+    return size
 
 
 def zero_masks(domain: Domain, tree: JunctionTree | RegionGraph, zeros: Zeros) -> list[np.ndarray | None]:

@@ -36,7 +36,7 @@ import numpy as np
 
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
-from dpsynth.pgm import INFERENCE, GraphicalModel, ModelTooLarge, estimate, model_sizes
+from dpsynth.pgm import INFERENCE, GraphicalModel, ModelTooLarge, estimate, model_sizer
 from dpsynth.pgm.estimation import DEFAULT_MAX_ITERS
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -240,7 +240,7 @@ def size_rule(model: GraphicalModel, size_limit: float, inference: str = "exact"
     """AIM's model-size rule as a test of one candidate: already covered by a
     measured clique, or the model with it within ``size_limit`` cells (its size
     for ``inference``: :func:`dpsynth.pgm.model_size`). ``memo`` carries sized
-    components from call to call (:func:`dpsynth.pgm.model_sizes`)."""
+    components from call to call (:func:`dpsynth.pgm.model_sizer`)."""
     size = size_with(model, inference, memo)
     return lambda cl: size(cl) <= size_limit
 
@@ -250,9 +250,8 @@ def size_with(model: GraphicalModel, inference: str = "exact",
     """Cells of the model with candidate ``cl`` added; 0 when a measured clique
     already covers ``cl`` (measuring it again does not grow the model)."""
     covered = downward_closure(model.cliques)
-    base = list(model.cliques) + [z for z, _ in model.zeros]
-    memo = {} if memo is None else memo
-    return lambda cl: 0 if cl in covered else model_sizes(model.domain, base, [cl], inference, memo)[0]
+    size = model_sizer(model.domain, list(model.cliques) + [z for z, _ in model.zeros], inference, memo)
+    return lambda cl: 0 if cl in covered else size(cl)
 
 
 def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,

@@ -70,11 +70,12 @@ def cells(runs: list[dict]) -> dict[str, dict[tuple[str, float], list[dict]]]:
 
 
 def retried_failures(runs: list[dict]) -> dict[str, list[dict]]:
-    """dataset -> failed runs that a later run of the same key superseded (``run.py --retry-failed``)."""
+    """dataset -> runs that did not finish (failed, timeout, memory) and that a later run of the same key
+    superseded (``run.py --retry-failed``)."""
     latest = latest_by_key(runs)
     out: dict = defaultdict(list)
     for r in runs:
-        if r["status"] == "failed" and latest[r["key"]] is not r:
+        if r["status"] != "ok" and latest[r["key"]] is not r:
             out[r["dataset"]].append(r)
     return out
 
@@ -116,7 +117,8 @@ def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: li
     if notes:
         lines += ["", "Runs that did not finish:", ""] + [f"- {n}" for n in notes]
     if retried:
-        lines += ["", "Runs that failed and were run again after a fix (the table has the later run):", ""]
+        lines += ["", "Runs that did not finish and were run again (after a fix, or a time-out on a busy machine; "
+                  "the table has the later run):", ""]
         lines += [f"- {r['system']} ε={r['epsilon']:g} repetition {r['rep']} (started {r['started'][:16]}): "
                   f"{_errors([r])[0]}" for r in retried]
     return lines

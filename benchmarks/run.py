@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="kill a run whose processes hold more than this resident memory (default 8 GB)")
     p.add_argument("--rerun", action="store_true", help="run again even if runs.jsonl has the key")
     p.add_argument("--retry-failed", action="store_true",
-                   help="run again the keys whose latest run failed (after a fix); the failure stays in runs.jsonl")
+                   help="run again the keys whose latest run did not finish (failed, or hit the limits: after a "
+                        "fix, or when a busy machine slowed it); the earlier record stays in runs.jsonl")
     p.add_argument("--render", action="store_true", help="only render RESULTS.md and the plots")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of runs.jsonl, RESULTS.md, plots/")
     args = p.parse_args(argv)
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         latest = {r["key"]: r for r in load_runs(runs_path)}
         todo = [t for t in plan(args) if args.rerun
                 or not is_done(latest.get(run_key(*t)), args.timeout, args.max_rss_gb)
-                or args.retry_failed and latest[run_key(*t)]["status"] == "failed"]
+                or args.retry_failed and latest[run_key(*t)]["status"] != "ok"]
         missing = sorted({str(SYSTEMS[s].python()) for _, s, _, _ in todo if not SYSTEMS[s].python().exists()})
         if missing:
             print(f"run.py: no {', '.join(missing)}: run benchmarks/setup_bench.sh first", file=sys.stderr)
@@ -348,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         warn_map_count({s for _, s, _, _ in todo})
         print(f"{len(todo)} runs to do, appended to {runs_path}", file=sys.stderr)
         prepared: dict[str, bench_data.Prepared] = {}
+        retried = {run_key(*t) for t in todo}  # a retried key's own timeout does not cut its cell short
         cut_short = {cell_key(r["dataset"], r["system"], r["epsilon"]) for r in latest.values()
-                     if hit_limits(r, args.timeout, args.max_rss_gb)}
+                     if hit_limits(r, args.timeout, args.max_rss_gb) and r["key"] not in retried}
         for i, (dataset, system, epsilon, rep) in enumerate(todo, 1):
             cell = cell_key(dataset, system, epsilon)
             if cell in cut_short and not args.rerun:

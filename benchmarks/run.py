@@ -260,13 +260,20 @@ def _tail(path: Path, lines: int = 6) -> str:
     return "\n".join(line[:300] for line in text[-lines:])
 
 
+def run_files(key: str) -> tuple[Path, Path]:
+    """The synthetic-codes file and the log of the run ``key``, one pair per key. (Not
+    ``Path.with_suffix``: it would take ".1|4" of "...|0.1|4" for a suffix, and every
+    repetition at epsilon 0.1 would share one file.)"""
+    stem = key.replace("|", "_")
+    return WORK / f"{stem}.npy", WORK / f"{stem}.log"
+
+
 def run_one(data: bench_data.Prepared, system: System, epsilon: float, rep: int, *, delta: float,
             timeout: float, max_rss_gb: float) -> dict:
     """One fresh-process run, measured and scored; the record for runs.jsonl."""
     WORK.mkdir(parents=True, exist_ok=True)
     key = run_key(data.name, system.name, epsilon, rep)
-    stem = WORK / key.replace("|", "_")
-    out, log = stem.with_suffix(".npy"), stem.with_suffix(".log")
+    out, log = run_files(key)
     for stale in (out, out.with_suffix(".json")):
         stale.unlink(missing_ok=True)
     record = {

@@ -185,6 +185,13 @@ def test_retry_failed_reruns_a_timed_out_repetition_and_resumes_its_cell(tmp_pat
     assert [(r["rep"], r["status"]) for r in retried["titanic_aim"]] == [(1, "timeout")]
 
 
+def test_each_run_has_its_own_files():
+    keys = [run.run_key("adult_pgm", "mbi-aim", eps, rep) for eps in (0.1, 1.0, 10.0) for rep in range(5)]
+    files = [run.run_files(k) for k in keys]
+    assert len({out for out, _ in files}) == len({log for _, log in files}) == len(keys)
+    assert all(out.suffix == ".npy" and out.with_suffix(".log") == log for out, log in files)
+
+
 def test_quick_plan_runs_peers_mst_on_adult_only():
     import argparse
 

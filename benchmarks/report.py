@@ -117,8 +117,8 @@ def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: li
     if notes:
         lines += ["", "Runs that did not finish:", ""] + [f"- {n}" for n in notes]
     if retried:
-        lines += ["", "Runs that did not finish and were run again (after a fix, or a time-out on a busy machine; "
-                  "the table has the later run):", ""]
+        lines += ["", "Runs that did not finish and were run again (after a fix, with a larger limit, or after a "
+                  "time-out on a busy machine; the table has the later run):", ""]
         lines += [f"- {r['system']} ε={r['epsilon']:g} repetition {r['rep']} (started {r['started'][:16]}): "
                   f"{_errors([r])[0]}" for r in retried]
     return lines

@@ -136,20 +136,28 @@ def test_a_cell_that_hit_the_limits_is_not_repeated(tmp_path, monkeypatch):
     assert calls == [("bootstrap", 0), ("bootstrap", 1), ("bootstrap", 2)]
 
 
-def test_retry_failed_reruns_only_the_failed_keys(tmp_path, monkeypatch):
+def _fake_three_runs(tmp_path, monkeypatch, status_of):
+    """``run.main`` on three repetitions of one cell with ``run_one`` faked:
+    ``status_of(rep, calls)`` gives each run's status. Returns (args, calls)."""
     calls = []
 
     def fake_run_one(data, system, epsilon, rep, *, delta, timeout, max_rss_gb):
         calls.append(rep)
         return {"key": run.run_key(data, system.name, epsilon, rep), "dataset": data, "system": system.name,
-                "epsilon": epsilon, "rep": rep, "status": "failed" if rep == 1 and len(calls) == 2 else "ok",
-                "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}}
+                "epsilon": epsilon, "rep": rep, "status": status_of(rep, calls),
+                "started": "2026-01-01T00:00:00+00:00", "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}}
 
     monkeypatch.setattr(run, "run_one", fake_run_one)
     monkeypatch.setattr(run.bench_data, "prepare", lambda name: name)
     monkeypatch.setattr(run.report, "render", lambda *args: None)
     args = ["--datasets", "titanic_aim", "--systems", "bootstrap", "--epsilons", "1", "--reps", "3",
             "--results", str(tmp_path)]
+    return args, calls
+
+
+def test_retry_failed_reruns_only_the_failed_keys(tmp_path, monkeypatch):
+    args, calls = _fake_three_runs(tmp_path, monkeypatch,
+                                   lambda rep, calls: "failed" if rep == 1 and len(calls) == 2 else "ok")
     assert run.main(args) == 0 and calls == [0, 1, 2]
     assert run.main(args) == 0 and calls == [0, 1, 2]
     assert run.main(args + ["--retry-failed"]) == 0 and calls == [0, 1, 2, 1]
@@ -163,20 +171,8 @@ def test_retry_failed_reruns_only_the_failed_keys(tmp_path, monkeypatch):
 def test_retry_failed_reruns_a_timed_out_repetition_and_resumes_its_cell(tmp_path, monkeypatch):
     """A time-out cuts its cell short; --retry-failed runs that key again and,
     once it finishes, the repetitions the time-out held back."""
-    calls = []
-
-    def fake_run_one(data, system, epsilon, rep, *, delta, timeout, max_rss_gb):
-        calls.append(rep)
-        status = "timeout" if rep == 1 and calls.count(1) == 1 else "ok"
-        return {"key": run.run_key(data, system.name, epsilon, rep), "dataset": data, "system": system.name,
-                "epsilon": epsilon, "rep": rep, "status": status, "started": "2026-01-01T00:00:00+00:00",
-                "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb}}
-
-    monkeypatch.setattr(run, "run_one", fake_run_one)
-    monkeypatch.setattr(run.bench_data, "prepare", lambda name: name)
-    monkeypatch.setattr(run.report, "render", lambda *args: None)
-    args = ["--datasets", "titanic_aim", "--systems", "bootstrap", "--epsilons", "1", "--reps", "3",
-            "--results", str(tmp_path)]
+    args, calls = _fake_three_runs(tmp_path, monkeypatch,
+                                   lambda rep, calls: "timeout" if rep == 1 and calls.count(1) == 1 else "ok")
     assert run.main(args) == 0 and calls == [0, 1]            # rep 2 held back by rep 1's time-out
     assert run.main(args) == 0 and calls == [0, 1]
     assert run.main(args + ["--retry-failed"]) == 0 and calls == [0, 1, 1, 2]

@@ -91,8 +91,7 @@ NOTES = {
                "instead of 5.6%, and fewer, less noisy marginals follow. That choice decides adult at ε 0.1: "
                "20 fits each outside the benchmark (git 1ed6ee7) give 3-way TVD 0.171 ± 0.003 at 4 rounds per "
                "column (10.9 adaptive rounds on average), 0.166 ± 0.005 at 8 and 0.166 ± 0.005 at 16 (17.7 "
-               "rounds), while "
-               "running each round's estimate to convergence (0.171) or giving only the adaptive rounds the "
+               "rounds), while running each round's estimate to convergence (0.171) or giving only the adaptive rounds the "
                "16-per-column size (0.173) changes nothing. On titanic_aim at ε 0.1 the same switch costs 0.029 "
                "at 8 and 0.091 at 16 (0.680 and 0.742 against 0.651), and 4 was lower on 8 of 12 (dataset, ε) "
                "pairs when it was chosen (dpsynth/synthesizers/aim.py).",
@@ -365,9 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         warn_map_count({s for _, s, _, _ in todo})
         print(f"{len(todo)} runs to do, appended to {runs_path}", file=sys.stderr)
         prepared: dict[str, bench_data.Prepared] = {}
-        retried = {run_key(*t) for t in todo}  # a retried key's own timeout does not cut its cell short
+        to_run = {run_key(*t) for t in todo}  # a key run again (--retry-failed) does not cut its own cell short
         cut_short = {cell_key(r["dataset"], r["system"], r["epsilon"]) for r in latest.values()
-                     if hit_limits(r, args.timeout, args.max_rss_gb) and r["key"] not in retried}
+                     if hit_limits(r, args.timeout, args.max_rss_gb) and r["key"] not in to_run}
         for i, (dataset, system, epsilon, rep) in enumerate(todo, 1):
             cell = cell_key(dataset, system, epsilon)
             if cell in cut_short and not args.rerun:

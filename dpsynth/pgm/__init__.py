@@ -22,12 +22,9 @@ Interface
     Cells of the model ``estimate`` would build: the junction tree's
     (``"exact"``), the region graph's (``"approx"``), the smaller of the two
     (``"auto"``). Selection code (AIM, MWEM) keeps candidates under a limit with it.
-``model_sizes(domain, base, extras, inference="exact") -> list[int]``
-    ``model_size`` of ``base`` plus each clique of ``extras``, the junction
-    tree's work on ``base`` shared.
 ``model_sizer(domain, base, inference="exact", memo=None) -> Callable``
-    The same one extra at a time, ``base`` eliminated once: AIM and MWEM size
-    their candidates through it.
+    ``extra -> model_size`` of ``base`` plus ``extra``, ``base``'s junction tree
+    eliminated once: AIM and MWEM size their candidates through it.
 ``estimate(domain, measurements, total=None, warm_start=None, max_cells=10**7,
 *, solver="auto", tol=None, max_iters=None, zeros=(), inference="exact")
 -> GraphicalModel | ApproximateModel``
@@ -74,7 +71,7 @@ Lower-level pieces: :class:`Factor` (log-space labelled arrays),
 """
 from dpsynth.pgm.approx_model import ApproximateModel
 from dpsynth.pgm.domain import Domain, Measurement
-from dpsynth.pgm.estimation import INFERENCE, estimate, model_size, model_sizer, model_sizes
+from dpsynth.pgm.estimation import INFERENCE, estimate, model_size, model_sizer
 from dpsynth.pgm.factor import Factor
 from dpsynth.pgm.inference import BeliefPropagation, variable_elimination
 from dpsynth.pgm.junction_tree import (
@@ -110,7 +107,6 @@ __all__ = [
     "junction_tree_size",
     "model_size",
     "model_sizer",
-    "model_sizes",
     "region_graph_size",
     "variable_elimination",
 ]

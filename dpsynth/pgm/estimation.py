@@ -73,15 +73,7 @@ def model_size(domain: Domain, cliques: Sequence[Sequence[str]], inference: str 
     ``"exact"``, the region graph's for ``"approx"``, the smaller for ``"auto"``
     (it fits a limit when either does). Graph work only."""
     # one attribute adds nothing: both structures already hold every attribute
-    return model_sizes(domain, cliques, [domain.names[:1]], inference)[0]
-
-
-def model_sizes(domain: Domain, base: Sequence[Sequence[str]], extras: Sequence[Sequence[str]],
-                inference: str = "exact", memo: dict | None = None) -> list[int]:
-    """``model_size(domain, base + [e], inference)`` for each ``e`` of ``extras``
-    (:func:`model_sizer`, so the junction tree's work on ``base`` is shared)."""
-    size = model_sizer(domain, base, inference, memo)
-    return [size(extra) for extra in extras]
+    return model_sizer(domain, cliques, inference)(domain.names[:1])
 
 
 def model_sizer(domain: Domain, base: Sequence[Sequence[str]], inference: str = "exact",

@@ -95,7 +95,7 @@ def main() -> None:
             except Exception as exc:  # recorded, not dropped
                 rows.append({"dataset": name, "error": str(exc)})
             print(json.dumps(rows[-1]), flush=True)
-    lines = [f"# Every shared dataset through `dpsynth schema` -> `dpsynth synth --method mst`",
+    lines = ["# Every shared dataset through `dpsynth schema` -> `dpsynth synth --method mst`",
              "", f"epsilon {args.epsilon:g}, delta 1e-9, add/remove-one neighbouring; {dt.date.today()}; "
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; wall time and peak RSS "
              "of the whole `dpsynth synth` process (reading, fitting, sampling, writing). The schema is drafted "

@@ -91,7 +91,7 @@ def test_dependence_score_known_answer_and_sensitivity():
     # brute force: every single-record addition/removal on random tables moves it by at most 2
     rng = np.random.default_rng(0)
     worst = 0.0
-    for trial in range(300):
+    for _ in range(300):
         shape = tuple(rng.integers(2, 5, 2))
         base = rng.integers(0, 4, shape) * (rng.random(shape) < 0.6)
         for cell in itertools.product(*map(range, shape)):

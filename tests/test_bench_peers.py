@@ -217,6 +217,22 @@ def test_lowest_verdict_says_whether_the_intervals_separate():
     assert report.lowest_verdict([0.17, 0.18], [0.16]) == "missed by 0.015"   # one rival run: no interval
 
 
+def test_cost_targets_judge_a_killed_peer_by_its_lower_bound():
+    mine = [{"status": "ok", "fit_s": 10.0, "wall_s": 12.0, "peak_rss_mb": 100.0}] * 2
+    done = [{"status": "ok", "fit_s": 300.0, "wall_s": 310.0, "peak_rss_mb": 400.0}]
+    assert report._cost_rows(1.0, "mbi-aim", mine, done) == [
+        "| 1 | ≥ 20× faster than mbi-aim | 10 s | 300 s | met (30.0×) |",
+        "| 1 | ≤ 1/5 of mbi-aim's peak memory | 100 MB | 400 MB | missed (4.0×) |"]
+    killed = [{"status": "timeout", "wall_s": 1800.0, "peak_rss_mb": 450.0},
+              {"status": "failed", "wall_s": 5.0, "peak_rss_mb": 9000.0}]   # a crash bounds nothing
+    assert report._cost_rows(10.0, "smartnoise-aim", mine, killed) == [
+        "| 10 | ≥ 20× faster than smartnoise-aim | 12 s (process) | stopped at the limit: > 1.8e+03 s (process) "
+        "| met (> 150.0×) |",
+        "| 10 | ≤ 1/5 of smartnoise-aim's peak memory | 100 MB | stopped at the limit: > 450 MB "
+        "| not decided (> 4.5× when stopped) |"]
+    assert report._cost_rows(1.0, "mbi-aim", mine, killed[1:]) == []
+
+
 def test_render_keeps_failed_runs(tmp_path):
     base = {"dataset": "toy", "epsilon": 1.0, "delta": 1e-9, "started": "2026-01-01T00:00:00+00:00",
             "limits": {"timeout_s": 10, "max_rss_gb": 8}, "host": report.machine_id()}

@@ -273,12 +273,12 @@ class Ledger:
         try:
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
-            raise InputError(f"{self.path}: cannot open the ledger ({exc}); check the path and permissions")
+            raise InputError(f"{self.path}: cannot open the ledger ({exc}); check the path and permissions") from exc
         try:
             self._setup(create=create)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise InputError(f"{self.path}: not a dpsynth ledger (SQLite: {exc}); pass a ledger file")
+            raise InputError(f"{self.path}: not a dpsynth ledger (SQLite: {exc}); pass a ledger file") from exc
         except BaseException:
             self._conn.close()
             raise

@@ -250,7 +250,7 @@ class _EncodedSource:
         try:
             import pyarrow as pa
         except ImportError as exc:
-            raise InputError(f"the file engine needs pyarrow: pip install 'dpsynth[files]' ({exc})")
+            raise InputError(f"the file engine needs pyarrow: pip install 'dpsynth[files]' ({exc})") from exc
         reader = self._parquet_batches() if _is_parquet(self.path) else self._csv_batches()
         pending: list = []
         rows = 0
@@ -400,7 +400,7 @@ def spark_session(master: str | None = None, config: dict[str, str] | None = Non
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise InputError(f"the spark engine needs PySpark and Java 17: pip install 'dpsynth[spark]' ({exc})")
+        raise InputError(f"the spark engine needs PySpark and Java 17: pip install 'dpsynth[spark]' ({exc})") from exc
     master = master or os.environ.get("SPARK_MASTER") or "local[*]"
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -389,7 +389,7 @@ def _require_sklearn() -> None:
     try:
         import sklearn  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise InputError(f"utility evaluation needs scikit-learn: pip install 'dpsynth[report]' ({exc})")
+        raise InputError(f"utility evaluation needs scikit-learn: pip install 'dpsynth[report]' ({exc})") from exc
 
 
 def default_targets(real: pd.DataFrame, max_targets: int = 3) -> list[str]:

@@ -33,10 +33,10 @@ def read_table(path: str | os.PathLike, **read_csv_kwargs: Any) -> pd.DataFrame:
         else:
             df = pd.read_csv(p, **read_csv_kwargs)
     except ImportError as exc:
-        raise InputError(f"{p}: reading Parquet needs pyarrow: pip install 'dpsynth[files]' ({exc})")
+        raise InputError(f"{p}: reading Parquet needs pyarrow: pip install 'dpsynth[files]' ({exc})") from exc
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{p}: cannot read table: {first}")
+        raise InputError(f"{p}: cannot read table: {first}") from exc
     if len(df.columns) == 0 or len(df) == 0:
         raise InputError(f"{p}: the table is empty; dpsynth needs at least one row and one column")
     return df
@@ -55,7 +55,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise InputError(f"{target}: cannot write here ({exc.strerror}); choose a writable output path")
+        raise InputError(f"{target}: cannot write here ({exc.strerror}); choose a writable output path") from exc
     try:
         with os.fdopen(fd, mode) as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode

@@ -96,7 +96,7 @@ def load(path: str | os.PathLike) -> Any:
             base, {a: np.asarray(v, dtype=bool) for a, v in meta["compression"].items()})
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{path}: not a valid dpsynth model file ({type(exc).__name__}: {exc}); "
-                         "re-create it with `dpsynth synth ... --save-model`")
+                         "re-create it with `dpsynth synth ... --save-model`") from exc
     return synth
 
 
@@ -146,6 +146,6 @@ def _read(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
         raise
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable dpsynth model file (corrupt or truncated: {exc}); "
-                         "re-create it with `dpsynth synth ... --save-model`")
+                         "re-create it with `dpsynth synth ... --save-model`") from exc
     return meta, arrays
 

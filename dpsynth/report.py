@@ -362,7 +362,7 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - matplotlib is in the report extra
-        raise InputError(f"the report needs matplotlib: pip install 'dpsynth[report]' ({exc})")
+        raise InputError(f"the report needs matplotlib: pip install 'dpsynth[report]' ({exc})") from exc
     plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
                          "axes.titlesize": 10, "figure.dpi": 100})
     return plt

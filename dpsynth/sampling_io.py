@@ -47,7 +47,7 @@ def _write_parquet(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> i
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise InputError(f"{path}: writing Parquet needs pyarrow: pip install 'dpsynth[files]' ({exc})")
+        raise InputError(f"{path}: writing Parquet needs pyarrow: pip install 'dpsynth[files]' ({exc})") from exc
     rows = 0
     with atomic_write(path, "wb") as fh:
         writer = None

@@ -54,7 +54,7 @@ def parse_epsilons(text: str) -> list[float]:
     try:
         values = sorted({float(x) for x in str(text).split(",") if x.strip()})
     except ValueError:
-        raise InputError(f"--epsilons must be comma-separated numbers such as 0.1,0.3,1,3,10; got {text!r}")
+        raise InputError(f"--epsilons must be comma-separated numbers such as 0.1,0.3,1,3,10; got {text!r}") from None
     if len(values) < 2 or any(not math.isfinite(v) or v <= 0 for v in values):
         raise InputError(f"--epsilons needs at least two distinct finite values > 0; got {text!r}")
     return values

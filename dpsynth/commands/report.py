@@ -55,7 +55,7 @@ def _read_json(path: str, what: str) -> dict:
     try:
         obj = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: not a valid {what} JSON file ({exc})")
+        raise InputError(f"{p}: not a valid {what} JSON file ({exc})") from exc
     if not isinstance(obj, dict):
         raise InputError(f"{p}: expected a JSON object in the {what} file")
     return obj

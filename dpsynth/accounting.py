@@ -454,7 +454,9 @@ class Ledger:
         The whole ``rho`` is spent the moment this returns (the data is about to
         be touched), whatever happens next. Raises :class:`BudgetExceeded`, writing
         nothing, when it does not fit. On normal exit the release is marked
-        complete; on an exception it stays incomplete with the error recorded.
+        complete; on an exception it stays incomplete with the exception's type
+        recorded, not its message, which may quote the private data (the ledger
+        is shown in reports).
         ``insecure_rng`` (a numpy Generator) opts into the research path: noise
         from numpy instead of OpenDP -- not for real releases; warned and marked.
         ``delta`` (default 0) is only for approximate-zCDP mechanisms (see the
@@ -500,7 +502,7 @@ class Ledger:
             yield rel
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
-                rel._finish(error=f"{type(exc).__name__}: {exc}")
+                rel._finish(error=type(exc).__name__)  # not its message, which may quote the private data
             raise
         rel._finish(error=None)
 

@@ -955,9 +955,18 @@ class Schema:
         Numbers and times outside their bounds are clipped; categories outside the
         list go to ``other`` when declared, otherwise :class:`InputError`.
         """
-        if not isinstance(df, pd.DataFrame):
-            raise InputError(f"encode needs a pandas DataFrame, got {type(df).__name__}")
         self._require_learned()
+        by_name = self.match_columns(df)
+        codes = np.empty((len(df), len(self.columns)), dtype=self.code_dtype)
+        for j, column in enumerate(self.columns):
+            codes[:, j] = column.encode(df[by_name[column.name]])
+        return codes
+
+    def match_columns(self, df: pd.DataFrame) -> dict[str, Any]:
+        """``{schema column name: df's column label}``; InputError naming any column
+        the data has more than once, lacks, or has beyond the schema."""
+        if not isinstance(df, pd.DataFrame):
+            raise InputError(f"the data must be a pandas DataFrame, got {type(df).__name__}")
         by_name: dict[str, Any] = {}
         for col in df.columns:
             if str(col) in by_name:
@@ -971,10 +980,7 @@ class Schema:
         if absent:
             raise InputError(f"schema column(s) missing from the data: {_show(absent, 8)}; check the column "
                              f"names or remove them from the schema")
-        codes = np.empty((len(df), len(self.columns)), dtype=self.code_dtype)
-        for j, column in enumerate(self.columns):
-            codes[:, j] = column.encode(df[by_name[column.name]])
-        return codes
+        return by_name
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator | None = None) -> pd.DataFrame:
         """Values for cell codes (n, d): numbers uniform within their bin, original types restored.

@@ -33,10 +33,10 @@ import pandas as pd
 
 from dpsynth import mechanisms
 from dpsynth.accounting import RHO_RTOL, Release, _check_positive, rho_from_epsilon
-from dpsynth.domain import Categorical, Column, Numeric, Schema, _label_order, _plain, _show
+from dpsynth.domain import Categorical, Column, Numeric, Schema, _label_order, _missing_values_error, _plain, _show
 from dpsynth.errors import BudgetExceeded, InputError
 
-__all__ = ["learn_domain", "plan_budget", "DEFAULT_SHARE", "QUANTILE_GRID"]
+__all__ = ["check_data", "learn_domain", "plan_budget", "DEFAULT_SHARE", "QUANTILE_GRID"]
 
 #: Default share of a release's rho (and of its delta, when categories are discovered) for domain learning.
 DEFAULT_SHARE = 0.1
@@ -76,7 +76,8 @@ def learn_domain(df: pd.DataFrame, schema: Schema, release: Release, rho: float,
     :class:`Schema` (``drafted_from_data`` as in ``schema``).
 
     Raises InputError for a schema with nothing to learn, a missing column, values
-    that cannot be categories or numbers, or no delta for category discovery;
+    that cannot be categories or numbers, missing values the column does not
+    allow, or no delta for category discovery;
     BudgetExceeded (nothing charged) when ``rho``/``delta`` exceed what the release has left.
     """
     if not isinstance(schema, Schema):
@@ -97,13 +98,10 @@ def learn_domain(df: pd.DataFrame, schema: Schema, release: Release, rho: float,
         raise BudgetExceeded(f"{release.dataset} (release {release.release_id}, domain learning)", rho,
                              release.rho_remaining)
     columns = {str(c): c for c in df.columns}
-    prepared: dict[str, Any] = {}
-    for name in schema.learnable:
-        if name not in columns:
-            raise InputError(f"column {name!r}: its domain is to be learned but the data has no such column")
-        column = schema[name]
-        values = df[columns[name]]
-        prepared[name] = _counts(column, values) if isinstance(column, Categorical) else _numbers(column, values)
+    absent = [name for name in schema.learnable if name not in columns]
+    if absent:
+        raise InputError(f"column(s) {_show(absent)}: the domain is to be learned but the data has no such column")
+    prepared = {name: _prepare(schema[name], df[columns[name]]) for name in schema.learnable}
     rho_column = rho / len(schema.learnable)
     learned: list[Column] = []
     for column in schema.columns:
@@ -115,6 +113,29 @@ def learn_domain(df: pd.DataFrame, schema: Schema, release: Release, rho: float,
             learned.append(_learn_edges(column, prepared[column.name], release, rho_column))
     return Schema(learned, drafted_from_data=schema.drafted_from_data, structural_zeros=schema.structural_zeros,
                   strict_zeros=False)   # learned bins may leave a zero's range no whole bin: then it marks none
+
+
+def check_data(df: pd.DataFrame, schema: Schema) -> None:
+    """Every check of ``df`` against ``schema`` that needs no learned domain, for a
+    caller to run before a release reserves budget: data that fails inside a
+    release has spent it. Complete columns are encoded as :meth:`Schema.encode`
+    would; a ``"learn"`` column gets its missing-value and type checks. Raises
+    InputError naming the column."""
+    by_name = schema.match_columns(df)
+    for column in schema.columns:
+        values = df[by_name[column.name]]
+        if column.learned:
+            column.encode(values)
+        else:
+            _prepare(column, values)
+
+
+def _prepare(column: Column, values: pd.Series) -> dict[str, int] | np.ndarray:
+    """A learnable column's present values, checked: category counts or clipped numbers (private)."""
+    missing = int(values.isna().sum())
+    if missing and not column.missing:
+        raise _missing_values_error(column.name, missing)
+    return _counts(column, values) if isinstance(column, Categorical) else _numbers(column, values)
 
 
 def _categorical(schema: Schema) -> tuple[str, ...]:

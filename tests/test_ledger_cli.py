@@ -64,7 +64,7 @@ def test_json_lists_every_release_with_its_measurements(ledger_file, capsys):
     assert [(m["mechanism"], m["query"], m["sensitivity"], m["scale"]) for m in mst["measurements"]] == [
         ("discrete_gaussian", "age,sex", 1.0, 15.0), ("exponential", "candidates", 3.0, 6.0)]
     assert (aim["complete"], aim["research_rng"], aim["error"], aim["measurements"]) == (
-        False, True, "RuntimeError: worker died", [])
+        False, True, "RuntimeError", [])
 
 
 def test_human_output_states_neighbouring_totals_and_releases(ledger_file, capsys):
@@ -75,7 +75,7 @@ def test_human_output_states_neighbouring_totals_and_releases(ledger_file, capsy
     assert "rho 0.0149731" in out and "epsilon 1, delta 1e-09" in out
     assert "spent      rho 0.006" in out and "in 2 releases" in out
     assert "remaining  rho 0.008973" in out
-    assert "complete" in out and "INCOMPLETE" in out and "RuntimeError: worker died" in out
+    assert "complete" in out and "INCOMPLETE" in out and "RuntimeError" in out and "worker died" not in out
     assert "RESEARCH RNG" in out
     assert "discrete_gaussian  query age,sex  sensitivity 1  scale 15  rho 0.00222222" in out
     assert "exponential  query candidates  sensitivity 3  scale 6  rho 0.001" in out

@@ -179,8 +179,10 @@ class SpyRNG:
 def test_nothing_is_charged_when_learning_cannot_start():
     df = categorical_table()
     df["n"] = np.arange(len(df), dtype=float)
-    s = schema_of(c=CAT, n=NUM)
+    s = schema_of(c={**CAT, "missing": True}, n=NUM)
     cases = [
+        (dict(rho=0.1), lambda r: learn_domain(df, schema_of(c=CAT, n=NUM), r, 0.1), InputError,
+         "10 missing value"),
         (dict(rho=0.1, delta=0.0), lambda r: learn_domain(df, s, r, 0.1), InputError, "needs a delta"),
         (dict(rho=0.1), lambda r: learn_domain(df, s, r, 0.2), BudgetExceeded, "budget exceeded"),
         (dict(rho=0.1), lambda r: learn_domain(df, s, r, 0.1, delta=1.0), BudgetExceeded, "budget exceeded"),

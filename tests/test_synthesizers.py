@@ -218,6 +218,44 @@ def test_learned_domain_is_charged_inside_the_release(table):
     assert set(model.sample(300, random_state=0)["a"]) <= {"x", "y", "z", "other"}
 
 
+LEARNED = {"version": 1, "columns": {
+    **SCHEMA["columns"],
+    "a": {"kind": "categorical", "categories": "learn", "other": "other"},
+    "n": {"kind": "numeric", "lower": 0, "upper": 10, "bins": 4, "edges": "learn"},
+}}
+
+
+@pytest.mark.parametrize("column, values, match", [
+    ("n", lambda n: np.where(np.arange(n) < 3, np.nan, 1.0), "3 missing value"),    # learned, "missing": false
+    ("n", lambda n: np.where(np.arange(n) < 2, "Bob Jones: 1,250,000", "1"), "not numbers"),
+    ("a", lambda n: [pd.Timestamp(0)] * n, "cannot be categories"),
+    ("b", lambda n: np.where(np.arange(n) < 1, "123-45-6789", "x"), "outside the schema"),  # a complete column
+])
+def test_bad_data_under_a_learnable_schema_fails_before_the_release(table, column, values, match):
+    """Data checks that need no learned domain run before the budget is reserved:
+    a failure inside a release would spend it and record an error there."""
+    df = table.assign(n=1.0)
+    df[column] = values(len(df))
+    ledger = Ledger(None)
+    ledger.init("t", 2.0, 1e-9)
+    with pytest.raises(InputError, match=match):
+        MST(epsilon=1.0, delta=1e-9).fit(df, Schema.from_json(LEARNED), ledger=ledger, dataset="t")
+    assert ledger.summary("t")["releases"] == []
+
+
+def test_a_failed_release_records_the_error_type_not_its_message(table, monkeypatch):
+    """The message may quote private values; the ledger (shown in reports) keeps only the type."""
+    def fail(self, ctx, rho):
+        raise ValueError("row 17 has income 1,250,000")
+    monkeypatch.setattr(MST, "_fit", fail)
+    ledger = Ledger(None)
+    ledger.init("t", 2.0, 1e-9)
+    with pytest.raises(ValueError, match="1,250,000"):
+        MST(epsilon=1.0).fit(table, Schema.from_json(SCHEMA), ledger=ledger, dataset="t")
+    (release,) = ledger.summary("t")["releases"]
+    assert (release["complete"], release["error"]) == (False, "ValueError")
+
+
 def test_aim_error_bounds_cover_the_true_errors(table):
     """AIM's per-query bounds (95%) hold for the actual L1 errors of the fitted model."""
     schema = Schema.from_json(SCHEMA)

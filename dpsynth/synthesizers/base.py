@@ -32,7 +32,7 @@ from dpsynth.domain import Schema
 from dpsynth.engines import check_counter
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, Measurement
-from dpsynth.preprocess import learn_domain, plan_budget
+from dpsynth.preprocess import check_data, learn_domain, plan_budget
 from dpsynth.sampling_io import DEFAULT_CHUNK_ROWS, chunk_sizes, write_chunks
 from dpsynth.synthesizers.compress import Compression
 
@@ -174,11 +174,13 @@ class Synthesizer(ABC):
         check_schema_public(schema, schema_is_public)
         self._check_schema(schema)
         rho, rho_learn, delta_learn = plan_budget(schema, self.epsilon, self.delta, self.domain_share)
-        if isinstance(data, pd.DataFrame):
-            codes = None if schema.learnable else schema.encode(data)  # bad data fails before any spending
+        codes = None  # bad data fails here, before any spending
+        if not isinstance(data, pd.DataFrame):
+            check_counter(data, schema)  # reads and encodes every row once
+        elif schema.learnable:
+            check_data(data, schema)  # every check that needs no learned domain
         else:
-            check_counter(data, schema)  # likewise: reads and encodes every row once
-            codes = None
+            codes = schema.encode(data)
         if ledger is None:
             ledger, dataset = Ledger(None), IN_MEMORY_DATASET
             ledger.init(dataset, self.epsilon, self.delta)

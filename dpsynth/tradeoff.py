@@ -312,7 +312,8 @@ def _flat_text(curve: dict) -> str:
 def format_tradeoff(result: dict) -> str:
     """Plain-text table of the curves' means."""
     eps = result["epsilons"]
-    lines = [f"{result['method']} at epsilon {', '.join(f'{e:g}' for e in eps)} ({result['reps']} fit(s) each)",
+    lines = [f"{result['method']} at epsilon {', '.join(f'{e:g}' for e in eps)}, delta {result['delta']:g}, "
+             f"add/remove-one neighbouring ({result['reps']} fit(s) each)",
              f"{'measure':<40}" + "".join(f"{e:>9g}" for e in eps) + "  flattens at"]
     for name, c in result["curves"].items():
         lines.append(f"{name:<40}" + "".join("      n/a" if v is None else f"{v:>9.3f}" for v in c["mean"])

@@ -91,13 +91,24 @@ def test_cli_save_model_then_sample(tmp_path, capsys):
                  "--save-model", str(model), "--json"]) == 0
     capsys.readouterr()
     assert main(["sample", str(model), "--rows", "77", "--out", str(tmp_path / "s.csv"), "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["rows"] == 77 and out["budget_spent"] == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["rows"] == 77 and out["budget_spent"] == 0 and out["research_rng"] is False
+    assert "research RNG" not in captured.err
     assert len(pd.read_csv(tmp_path / "s.csv")) == 77
     pd.DataFrame({"c": [1] * 40 + [0] * 10}).to_csv(tmp_path / "cond.csv", index=False)
     assert main(["sample", str(model), "--condition", str(tmp_path / "cond.csv"), "--out", str(tmp_path / "c.csv")]) == 0
     cond = pd.read_csv(tmp_path / "c.csv")
     assert list(cond["c"]) == [1] * 40 + [0] * 10 and list(cond.columns) == ["a", "b", "c", "d"]
+
+
+def test_sample_from_a_research_model_is_marked_loudly(fitted, tmp_path, capsys):
+    fitted.save(tmp_path / "m.dpsynth")
+    assert main(["sample", str(tmp_path / "m.dpsynth"), "--rows", "5", "--out", str(tmp_path / "s.csv"),
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["research_rng"] is True
+    assert "WARNING: research RNG used: this output is not a secure DP release" in captured.err
 
 
 def test_conditional_sample_follows_the_model_conditional(fitted):

@@ -11,7 +11,7 @@ import pytest
 
 from dpsynth.attacks import run_attacks
 from dpsynth.cli import main
-from dpsynth.tradeoff import flattening_point, rare_combinations
+from dpsynth.tradeoff import flattening_point, format_tradeoff, rare_combinations
 
 COLUMNS = ["age", "workclass", "education", "sex", "hours-per-week", "income"]
 EPS = [0.1, 0.3, 1.0, 3.0, 10.0]
@@ -94,6 +94,7 @@ def test_tradeoff_command_end_to_end(adult, tmp_path, capsys):
     page = out.read_text()
     assert "nothing is charged to any ledger" in page and "data:image/png;base64," in page
     assert "http" not in page.split("<body>")[1].split("All numbers")[0]
+    assert "delta 1e-09, add/remove-one neighbouring" in format_tradeoff(res).splitlines()[0]
 
 
 @pytest.mark.parametrize("argv,needle", [

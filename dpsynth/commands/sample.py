@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from dpsynth.commands import warn_if_research
 from dpsynth.errors import InputError
 from dpsynth.io import check_writable, dump_json, read_table
 from dpsynth.persist import load
@@ -39,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         n = len(rows)
     else:
         n = synth.sample_to(args.out, args.rows)
+    warn_if_research(synth.release_)
     result = {"model": args.model, "out": args.out, "rows": n, "method": synth.method,
-              "ledger_release_id": synth.release_.get("ledger_release_id"), "budget_spent": 0}
+              "ledger_release_id": synth.release_.get("ledger_release_id"),
+              "research_rng": bool(synth.release_.get("research_rng")), "budget_spent": 0}
     print(dump_json(result) if args.json else
           f"wrote {n} rows to {args.out} from {args.model} ({synth.method}; no budget spent)")
     return 0

@@ -6,10 +6,10 @@ so a refused run spends nothing; a run refused for budget (exit 3) writes nothin
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from dpsynth.accounting import Ledger
+from dpsynth.commands import warn_if_research
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.engines import AUTO_FILE_BYTES, ENGINES, choose_engine, open_counter
@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if engine != "memory":
             data.close()
     rows = synth.sample_to(out, args.rows)
-    meta = {**synth.release_, "engine": engine, "out": str(out), "rows": rows}
+    # the engine asked for, not the one chosen: "auto" picks by the private file's size
+    meta = {**synth.release_, "engine": args.engine, "out": str(out), "rows": rows}
     write_json(_metadata_path(out), meta)
     if args.save_model:
         synth.save(args.save_model)
@@ -96,13 +97,12 @@ def _metadata_path(out: Path) -> Path:
 
 
 def _report(args: argparse.Namespace, meta: dict, summary: dict) -> None:
+    warn_if_research(meta)
     if args.json:
         print(dump_json({"release": meta, "ledger": summary}))
         return
     print(f"wrote {meta['rows']} synthetic rows to {meta['out']} (metadata: {meta['out']}.release.json)")
     print(f"method {meta['method']}: epsilon={meta['epsilon']:g}, delta={meta['delta']:g} "
           f"(rho={meta['rho']:.6g}), {meta['neighbouring']} neighbouring")
-    if meta["research_rng"]:
-        print("WARNING: research RNG used: this output is not a secure DP release", file=sys.stderr)
     print(f"ledger {summary.get('dataset', meta['dataset'])}: spent rho={summary['rho_spent']:.6g} "
           f"of {summary['rho_total']:.6g}, remaining {summary['rho_remaining']:.6g}")

@@ -153,6 +153,19 @@ def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> flo
     return value
 
 
+#: Largest epsilon a budget or release may state: OpenDP's zCDP conversion ends near rho 70,000
+#: (epsilon above 70,000 at any delta), where an epsilon could only be met silently by a smaller one.
+MAX_EPSILON = 50_000.0
+
+
+def _check_epsilon(epsilon: float) -> float:
+    epsilon = _check_positive("epsilon", epsilon)
+    if epsilon > MAX_EPSILON:
+        raise InputError(f"epsilon={epsilon:g} is above {MAX_EPSILON:,.0f}: DP promises nothing there, and "
+                         f"OpenDP's conversion to rho ends near 70,000; use an epsilon of at most {MAX_EPSILON:,.0f}")
+    return epsilon
+
+
 def epsilon_from_rho(rho: float, delta: float) -> float:
     """The smallest epsilon such that rho-zCDP implies (epsilon, delta)-DP.
 
@@ -187,7 +200,7 @@ def rho_from_epsilon(epsilon: float, delta: float) -> float:
     ``epsilon_from_rho(result, delta) <= epsilon``, within 1e-14 relative of the root.
     """
     delta = _check_delta(delta)
-    epsilon = _check_positive("epsilon", epsilon)
+    epsilon = _check_epsilon(epsilon)
     log_inv_delta = -math.log(delta)
     lo = (epsilon / (math.sqrt(epsilon + log_inv_delta) + math.sqrt(log_inv_delta))) ** 2  # no cancellation
     while lo > 0 and not _within(lo, delta, epsilon):  # only where OpenDP's range ends below lo
@@ -363,7 +376,7 @@ class Ledger:
         Returns the total rho. A dataset's budget is set once and never reset.
         """
         dataset = _check_name("dataset", dataset)
-        epsilon = _check_positive("epsilon", epsilon)
+        epsilon = _check_epsilon(epsilon)
         delta = _check_delta(delta)
         rho_total = rho_from_epsilon(epsilon, delta)
         with self._write() as conn:

@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 2 bad arguments or input (one clear line on stderr, no
 traceback); 3 budget exceeded (nothing written, ledger unchanged); 1 an audit
-found a violation. ``--json`` prints machine-readable output on stdout.
+found a violation; 4 an internal error (a bug: one line, the traceback with
+``DPSYNTH_DEBUG=1``). ``--json`` prints machine-readable output on stdout, and on
+a failure ``{"error": ..., "exit_code": ...}`` there as well as the line on stderr.
 
 Each command family lives in ``dpsynth/commands/<name>.py`` and exposes
 ``register(subparsers)``, which adds its parser(s) and sets ``func`` to a
@@ -22,7 +24,7 @@ from typing import Sequence
 from dpsynth import __version__
 from dpsynth.errors import BudgetExceeded, InputError
 
-EXIT_OK, EXIT_VIOLATION, EXIT_INPUT, EXIT_BUDGET = 0, 1, 2, 3
+EXIT_OK, EXIT_VIOLATION, EXIT_INPUT, EXIT_BUDGET, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 #: Command modules under ``dpsynth.commands``, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -42,8 +44,11 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"dpsynth: error: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(EXIT_INPUT)
+        line = f"{message} (see `{self.prog} --help`)"
+        sys.stderr.write(f"dpsynth: error: {line}\n")
+        exit_ = SystemExit(EXIT_INPUT)
+        exit_.message = line  # for main's --json error object
+        raise exit_
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,37 +61,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(code: int, message: str) -> int:
+def _fail(code: int, message: str, as_json: bool = False) -> int:
     line = " ".join(str(message).split())
     sys.stderr.write(f"dpsynth: error: {line}\n")
+    if as_json:
+        _print_error(line, code)
     return code
+
+
+def _print_error(line: str, code: int) -> None:
+    print(json.dumps({"error": line, "exit_code": code}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (2) and --help / --version (0) leave through SystemExit
+        if as_json and getattr(exc, "message", None):
+            _print_error(exc.message, EXIT_INPUT)
+        raise
     try:
         return int(args.func(args) or 0)
-    except BudgetExceeded as exc:
-        return _fail(EXIT_BUDGET, str(exc))
-    except InputError as exc:
-        return _fail(EXIT_INPUT, str(exc))
-    except FileNotFoundError as exc:
-        return _fail(EXIT_INPUT, f"{exc.filename}: no such file")
-    except PermissionError as exc:
-        return _fail(EXIT_INPUT, f"{exc.filename}: permission denied")
-    except IsADirectoryError as exc:
-        return _fail(EXIT_INPUT, f"{exc.filename}: is a directory, expected a file")
-    except json.JSONDecodeError as exc:
-        return _fail(EXIT_INPUT, f"invalid JSON: {exc}")
-    except sqlite3.DatabaseError as exc:
-        return _fail(EXIT_INPUT, f"not a dpsynth ledger (SQLite error: {exc})")
-    except KeyboardInterrupt:
-        return _fail(130, "interrupted")
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except (Exception, KeyboardInterrupt) as exc:
+        code, line = _classify(exc)
+        return _fail(code, line, as_json)
+
+
+def _classify(exc: BaseException) -> tuple[int, str]:
+    """Exit code and one-line message of a failed command; unexpected errors are
+    internal (re-raised with DPSYNTH_DEBUG=1 for the traceback)."""
+    if isinstance(exc, BudgetExceeded):
+        return EXIT_BUDGET, str(exc)
+    if isinstance(exc, InputError):
+        return EXIT_INPUT, str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return EXIT_INPUT, f"{exc.filename}: no such file"
+    if isinstance(exc, PermissionError):
+        return EXIT_INPUT, f"{exc.filename}: permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return EXIT_INPUT, f"{exc.filename}: is a directory, expected a file"
+    if isinstance(exc, json.JSONDecodeError):
+        return EXIT_INPUT, f"invalid JSON: {exc}"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return EXIT_INPUT, f"not a dpsynth ledger (SQLite error: {exc})"
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if os.environ.get("DPSYNTH_DEBUG"):
+        raise exc
+    return EXIT_INTERNAL, (f"internal error ({type(exc).__name__}: {exc}); this is a bug: rerun with "
+                           f"DPSYNTH_DEBUG=1 for the traceback and report it")
 
 
 if __name__ == "__main__":  # pragma: no cover

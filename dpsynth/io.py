@@ -93,14 +93,67 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
             df.to_csv(fh, index=False)
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early (before any budget is spent) when ``path`` cannot be written."""
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def check_writable(path: str | os.PathLike, name: str = "output") -> None:
+    """Fail early (before any budget is spent) when ``path`` cannot be written:
+    an empty name, a directory, a missing or unwritable directory (tried by
+    creating and removing a file there, which holds for root too)."""
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    if not str(path).strip() or not target.name or target.name in (".", ".."):
+        raise InputError(f"{name}: {str(path)!r} is not a file name; give the path of the file to write")
+    if target.is_dir():
+        raise InputError(f"{name} {target}: is a directory; give the path of a file to write")
+    directory = target.parent
     if not directory.is_dir():
-        raise InputError(f"{target}: directory {directory} does not exist; create it or choose another output path")
-    if not os.access(directory, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise InputError(f"{target}: not writable; choose a writable output path")
+        raise InputError(f"{name} {target}: directory {directory} does not exist; create it or choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=directory)
+    except OSError as exc:
+        raise InputError(f"{name} {target}: cannot write in {directory} ({exc.strerror}); choose a writable "
+                         f"output path") from exc
+    os.close(fd)
+    os.unlink(probe)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise InputError(f"{name} {target}: not writable; choose a writable output path")
+
+
+def check_outputs(outputs: dict[str, str | os.PathLike | None],
+                  inputs: dict[str, str | os.PathLike | None] | None = None) -> None:
+    """:func:`check_writable` for every output, and InputError when one is the same
+    file as an input or another output (a ledger, the data or a schema overwritten
+    by a typo). Keys name the paths in messages ("--out"); ``None`` values are skipped."""
+    taken: dict[Any, str] = {}
+    for name, path in (inputs or {}).items():
+        if path is not None:
+            taken.setdefault(_identity(path), name)
+    for name, path in outputs.items():
+        if path is None:
+            continue
+        check_writable(path, name)
+        key = _identity(path)
+        if key in taken:
+            raise InputError(f"{name} {path} is the same file as {taken[key]}; writing it would destroy that "
+                             f"file: choose another output path")
+        taken[key] = name
+
+
+def check_table_suffix(path: str | os.PathLike, name: str = "--out") -> None:
+    """InputError unless ``path`` ends in a table format dpsynth writes (``TABLE_SUFFIXES``)."""
+    if Path(path).suffix.lower() not in TABLE_SUFFIXES:
+        raise InputError(f"{name} {path}: dpsynth writes tables as {', '.join(TABLE_SUFFIXES)}; "
+                         f"end the file name in one of them")
+
+
+def _identity(path: str | os.PathLike) -> Any:
+    """What makes two paths one file: device and inode when it exists, else the resolved path."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return p.resolve()
+    return st.st_dev, st.st_ino
 
 
 def json_default(obj: Any) -> Any:

@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from dpsynth.accounting import NEIGHBOURING, _check_epsilon
 from dpsynth.attacks import ATTACKS, run_attacks
 from dpsynth.data import count_marginals
 from dpsynth.domain import Schema
@@ -57,6 +58,8 @@ def parse_epsilons(text: str) -> list[float]:
         raise InputError(f"--epsilons must be comma-separated numbers such as 0.1,0.3,1,3,10; got {text!r}") from None
     if len(values) < 2 or any(not math.isfinite(v) or v <= 0 for v in values):
         raise InputError(f"--epsilons needs at least two distinct finite values > 0; got {text!r}")
+    for v in values:
+        _check_epsilon(v)
     return values
 
 
@@ -207,6 +210,7 @@ def tradeoff(data: pd.DataFrame, schema: Any, epsilons: Sequence[float], *, meth
         "note": NOTE,
         "method": method,
         "delta": delta,
+        "neighbouring": NEIGHBOURING,
         "epsilons": epsilons,
         "reps": int(reps),
         "target": target,
@@ -286,7 +290,7 @@ def render_tradeoff_html(result: dict) -> str:
         f"<div class='banner internal'>{esc(result['note'])}</div>",
         f"<p>{result['n_train']} training rows (the synthesizer's input) and {result['n_test']} held-out real rows "
         f"(TSTR/TRTR test set and the attacks' baseline); {result['reps']} fit(s) per epsilon, delta "
-        f"{result['delta']:g}, add/remove-one neighbouring. Lines: mean over the fits; bands: min to max; "
+        f"{result['delta']:g}, {result['neighbouring']} neighbouring. Lines: mean over the fits; bands: min to max; "
         f"<b>stars</b>: where the curve flattens (from there on the mean stays within "
         f"{result['flat_tolerance']:.0%} of its total change of the value at the largest epsilon); no star: still "
         f"changing at the largest epsilon, or no trend beyond the spread between fits. "
@@ -313,7 +317,7 @@ def format_tradeoff(result: dict) -> str:
     """Plain-text table of the curves' means."""
     eps = result["epsilons"]
     lines = [f"{result['method']} at epsilon {', '.join(f'{e:g}' for e in eps)}, delta {result['delta']:g}, "
-             f"add/remove-one neighbouring ({result['reps']} fit(s) each)",
+             f"{result['neighbouring']} neighbouring ({result['reps']} fit(s) each)",
              f"{'measure':<40}" + "".join(f"{e:>9g}" for e in eps) + "  flattens at"]
     for name, c in result["curves"].items():
         lines.append(f"{name:<40}" + "".join("      n/a" if v is None else f"{v:>9.3f}" for v in c["mean"])

@@ -8,7 +8,7 @@ import opendp.prelude as dp
 import pytest
 from scipy import optimize
 
-from dpsynth.accounting import epsilon_from_rho, rho_from_epsilon
+from dpsynth.accounting import MAX_EPSILON, epsilon_from_rho, rho_from_epsilon
 from dpsynth.errors import InputError
 
 GRID = [(1e-5, 1e-9), (0.001, 1e-6), (0.0149731, 1e-9), (0.5, 1e-5), (2.0, 1e-12), (10.0, 1e-3)]
@@ -79,10 +79,13 @@ def test_zero_rho_is_zero_epsilon():
 
 
 @pytest.mark.slow
-def test_very_large_epsilon_stays_conservative():
-    # OpenDP's conversion overflows near rho = 7e4 at delta = 1e-9; the inversion treats that as "too large".
-    rho = rho_from_epsilon(1e5, 1e-9)
-    assert rho > 1e4 and epsilon_from_rho(rho, 1e-9) <= 1e5
+def test_epsilon_is_capped_below_the_end_of_opendps_range():
+    # OpenDP's conversion overflows near rho = 7e4 at delta = 1e-9 (epsilon about 72,700): past it an
+    # epsilon could only be met by a smaller one, silently, so epsilon above MAX_EPSILON is refused.
+    rho = rho_from_epsilon(MAX_EPSILON, 1e-9)
+    assert epsilon_from_rho(rho, 1e-9) == pytest.approx(MAX_EPSILON, rel=1e-12)
+    with pytest.raises(InputError, match="at most 50,000"):
+        rho_from_epsilon(MAX_EPSILON * 1.001, 1e-9)
     with pytest.raises(InputError, match="beyond the range of OpenDP"):
         epsilon_from_rho(1e6, 1e-9)
 

@@ -100,13 +100,16 @@ def test_init_json_and_text(tmp_path, capsys):
     assert code == 0 and "rho 0.0149731" in out and "add/remove-one neighbouring" in out
 
 
-@pytest.mark.parametrize("eps,delta,match", [
-    ("0", "1e-9", "epsilon=0.0"), ("-1", "1e-9", "epsilon"), ("nan", "1e-9", "epsilon"),
-    ("1", "0", "zCDP needs delta > 0 for a finite epsilon"), ("1", "1", "delta=1.0"), ("1", "-0.1", "delta"),
+@pytest.mark.parametrize("eps,delta,match,dataset", [
+    ("0", "1e-9", "epsilon=0.0", "d"), ("-1", "1e-9", "epsilon", "d"), ("nan", "1e-9", "epsilon", "d"),
+    ("1e300", "1e-9", "at most 50,000", "d"),
+    ("1", "0", "zCDP needs delta > 0 for a finite epsilon", "d"), ("1", "1", "delta=1.0", "d"),
+    ("1", "-0.1", "delta", "d"), ("1", "1e-9", "non-empty name", " "),
 ])
-def test_init_bad_budget_exits_2_and_creates_nothing(tmp_path, capsys, eps, delta, match):
+def test_init_bad_budget_exits_2_and_creates_nothing(tmp_path, capsys, eps, delta, match, dataset):
     path = tmp_path / "new.db"
-    code, out, err = run(capsys, "ledger", "init", str(path), "--dataset", "d", "--epsilon", eps, "--delta", delta)
+    code, out, err = run(capsys, "ledger", "init", str(path), "--dataset", dataset, "--epsilon", eps,
+                         "--delta", delta)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and match in err
     assert not path.exists()

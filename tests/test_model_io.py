@@ -102,6 +102,15 @@ def test_cli_save_model_then_sample(tmp_path, capsys):
     assert list(cond["c"]) == [1] * 40 + [0] * 10 and list(cond.columns) == ["a", "b", "c", "d"]
 
 
+def test_sample_never_writes_over_its_model(fitted, tmp_path, capsys):
+    fitted.save(tmp_path / "m.dpsynth")
+    before = (tmp_path / "m.dpsynth").read_bytes()
+    for out, needle in ((tmp_path / "m.dpsynth", "same file as MODEL"), (tmp_path / "s.xlsx", ".csv, .parquet")):
+        assert main(["sample", str(tmp_path / "m.dpsynth"), "--rows", "5", "--out", str(out)]) == 2
+        assert needle in capsys.readouterr().err
+    assert (tmp_path / "m.dpsynth").read_bytes() == before and not (tmp_path / "s.xlsx").exists()
+
+
 def test_sample_from_a_research_model_is_marked_loudly(fitted, tmp_path, capsys):
     fitted.save(tmp_path / "m.dpsynth")
     assert main(["sample", str(tmp_path / "m.dpsynth"), "--rows", "5", "--out", str(tmp_path / "s.csv"),

@@ -87,12 +87,24 @@ def bad_cases(files):
                                     str(d / "l.db")], "--dataset"),
         "missing ledger": (["synth", str(files["data"]), *base, "--epsilon", "1", "--ledger",
                             str(d / "none.db"), "--dataset", "x"], "ledger init"),
+        "epsilon huge": (["synth", str(files["data"]), *base, "--epsilon", "1e300"], "at most 50,000"),
+        "empty out": (["synth", str(files["data"]), "--schema", str(files["schema"]), "--epsilon", "1",
+                       "--out", ""], "not a file name"),
+        "out is a directory": (["synth", str(files["data"]), "--schema", str(files["schema"]), "--epsilon", "1",
+                                "--out", str(d)], "is a directory"),
+        "out not a table": (["synth", str(files["data"]), "--schema", str(files["schema"]), "--epsilon", "1",
+                             "--out", str(d / "o.xlsx")], ".csv, .parquet"),
+        "out is the data": (["synth", str(files["data"]), "--schema", str(files["schema"]), "--epsilon", "1",
+                             "--out", str(files["data"])], "same file as DATA"),
+        "model is the schema": (["synth", str(files["data"]), *base, "--epsilon", "1", "--save-model",
+                                 str(files["schema"])], "same file as --schema"),
     }
 
 
 CASES = ["missing file", "extra column", "missing column", "out of domain", "epsilon zero", "epsilon negative",
          "delta zero", "delta one", "unknown method", "unwritable output", "drafted schema",
-         "ledger without dataset", "missing ledger"]
+         "ledger without dataset", "missing ledger", "epsilon huge", "empty out", "out is a directory",
+         "out not a table", "out is the data", "model is the schema"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -103,6 +115,40 @@ def test_bad_input_exits_2_with_one_line(case, files, capsys):
     assert len(err.splitlines()) == 1, err
     assert needle in err
     assert not (files["dir"] / "o.csv").exists()
+
+
+def test_outputs_never_overwrite_the_ledger_and_a_refused_run_spends_nothing(files, capsys):
+    ledger = files["dir"] / "l.db"
+    assert main(["ledger", "init", str(ledger), "--dataset", "d", "--epsilon", "2", "--delta", "1e-9"]) == 0
+    before = ledger.read_bytes()
+    for out, model, needle in ((ledger, None, "same file as --ledger"), (files["dir"] / "o.csv", ledger, "--ledger"),
+                               (files["dir"] / "o.csv", None, "is a directory")):
+        if needle == "is a directory":  # the metadata path is taken: refused before the fit, not after the rows
+            (files["dir"] / "o.csv.release.json").mkdir()
+        capsys.readouterr()
+        argv = synth_args(files, "--ledger", str(ledger), "--dataset", "d", "--json")
+        argv[argv.index("--out") + 1] = str(out)
+        assert main(argv + (["--save-model", str(model)] if model else [])) == 2
+        captured = capsys.readouterr()
+        assert needle in captured.err and json.loads(captured.out)["exit_code"] == 2
+        assert ledger.read_bytes() == before
+    assert not (files["dir"] / "o.csv").exists()
+
+
+def test_json_errors_and_internal_errors(files, capsys, monkeypatch):
+    assert main(synth_args(files, "--epsilon", "0", "--json")) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"error": captured.err.strip().removeprefix("dpsynth: error: "), "exit_code": 2}
+    with pytest.raises(SystemExit):
+        main(synth_args(files, "--rows", "many", "--json"))
+    assert "--rows" in json.loads(capsys.readouterr().out)["error"]
+    monkeypatch.setattr("dpsynth.commands.synth.read_table", lambda *a, **k: 1 / 0)
+    assert main(synth_args(files)) == 4
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error (ZeroDivisionError" in err and "DPSYNTH_DEBUG=1" in err
+    monkeypatch.setenv("DPSYNTH_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(synth_args(files))
 
 
 def test_no_traceback_in_a_real_process(files):

@@ -102,6 +102,7 @@ def test_tradeoff_command_end_to_end(adult, tmp_path, capsys):
     (["--epsilons", "a,b"], "comma-separated numbers"),
     (["--epsilons=-1,2"], "at least two distinct finite values > 0"),
     (["--epsilons", "0,2"], "at least two distinct finite values > 0"),
+    (["--epsilons", "1,1e300"], "at most 50,000"),
     (["--method", "nope"], "unknown method"),
     (["--reps", "0"], "--reps"),
     (["--workers", "0"], "--workers"),

@@ -12,7 +12,7 @@ import sys
 from dpsynth.attacks.audit import MIN_RUNS, audit, canary_design, format_audit
 from dpsynth.cli import EXIT_VIOLATION
 from dpsynth.errors import InputError
-from dpsynth.io import check_writable, dump_json, write_json
+from dpsynth.io import check_outputs, dump_json, write_json
 from dpsynth.synthesizers import METHODS
 from dpsynth.synthesizers.base import validate_budget
 
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--runs must be at least {MIN_RUNS}, got {args.runs}")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
-    if args.out:
-        check_writable(args.out)
+    if args.out is not None:
+        check_outputs({"--out": args.out})
     design = canary_design(rows=args.rows, columns=args.columns, seed=args.seed)
 
     shown = [-1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from dpsynth.accounting import NEIGHBOURING, Ledger, rho_from_epsilon
+from dpsynth.accounting import NEIGHBOURING, Ledger, _check_name, rho_from_epsilon
 from dpsynth.io import dump_json
 
 
@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    rho_from_epsilon(args.epsilon, args.delta)  # reject a bad budget before creating any file
+    _check_name("dataset", args.dataset)  # reject a bad name or budget before creating any file
+    rho_from_epsilon(args.epsilon, args.delta)
     with Ledger(args.path) as ledger:
         ledger.init(args.dataset, args.epsilon, args.delta)
         summary = ledger.summary(args.dataset)

@@ -9,7 +9,7 @@ import argparse
 
 from dpsynth.commands import warn_if_research
 from dpsynth.errors import InputError
-from dpsynth.io import check_writable, dump_json, read_table
+from dpsynth.io import check_outputs, check_table_suffix, dump_json, read_table
 from dpsynth.persist import load
 
 
@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.rows is not None and args.rows < 0:
         raise InputError(f"--rows must be >= 0, got {args.rows}")
-    check_writable(args.out)
+    check_outputs({"--out": args.out}, {"MODEL": args.model, "--condition": args.condition})
+    check_table_suffix(args.out)
     synth = load(args.model)
     if args.condition is not None:
         from dpsynth.io import write_table

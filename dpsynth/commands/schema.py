@@ -15,7 +15,7 @@ import sys
 
 from dpsynth.domain import DEFAULT_BINS, DEFAULT_MAX_CATEGORIES, Schema, draft_schema
 from dpsynth.errors import InputError
-from dpsynth.io import check_writable, dump_json, read_table
+from dpsynth.io import check_outputs, dump_json, read_table
 
 WARNING = (
     "dpsynth: warning: this schema was drafted from the private data in {data}: its categories and "
@@ -50,7 +50,7 @@ def _summary(schema: Schema) -> list[dict]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    if args.out:
+    if args.out is not None:
         raise InputError("--check validates an existing schema; it cannot be combined with --out")
     schema = Schema.from_json(args.check)
     codes = schema.encode(read_table(args.data))
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-categories must be at least 2 (one value and 'other'), got {args.max_categories}")
     if args.bins < 1:
         raise InputError(f"--bins must be at least 1, got {args.bins}")
-    if args.out:
-        check_writable(args.out)
+    if args.out is not None:
+        check_outputs({"--out": args.out}, {"DATA": args.data})
     schema = draft_schema(read_table(args.data), max_categories=args.max_categories, bins=args.bins)
     if args.out:
         schema.to_json(args.out)

@@ -13,7 +13,7 @@ from dpsynth.commands import warn_if_research
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.engines import AUTO_FILE_BYTES, ENGINES, choose_engine, open_counter
-from dpsynth.io import check_writable, dump_json, read_table, write_json
+from dpsynth.io import check_outputs, check_table_suffix, dump_json, read_table, write_json
 from dpsynth.synthesizers import METHODS
 from dpsynth.synthesizers.base import validate_budget
 
@@ -64,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if (args.ledger is None) != (args.dataset is None):
         raise InputError("--ledger and --dataset go together: pass both, or neither for a one-off budget")
     out = Path(args.out)
-    check_writable(out)
-    check_writable(_metadata_path(out))
-    if args.save_model:
-        check_writable(args.save_model)
+    check_outputs({"--out": out, "its release metadata": _metadata_path(out), "--save-model": args.save_model},
+                  {"DATA": args.data, "--schema": args.schema, "--ledger": args.ledger})
+    check_table_suffix(out)
     schema = Schema.from_json(args.schema)
     engine = choose_engine(args.data, schema, args.engine)
     data = read_table(args.data) if engine == "memory" else open_counter(
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _metadata_path(out: Path) -> Path:
-    return out.with_name(out.name + ".release.json")
+    return Path(f"{out}.release.json")
 
 
 def _report(args: argparse.Namespace, meta: dict, summary: dict) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from dpsynth.attacks import ATTACKS
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
-from dpsynth.io import atomic_write, check_writable, dump_json, read_table, write_json
+from dpsynth.io import atomic_write, check_outputs, dump_json, read_table, write_json
 from dpsynth.report import json_path_for
 from dpsynth.synthesizers import METHODS
 from dpsynth.tradeoff import format_tradeoff, parse_epsilons, render_tradeoff_html, tradeoff
@@ -64,9 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_train_rows < 10:
         raise InputError(f"--max-train-rows must be at least 10, got {args.max_train_rows}")
     out = Path(args.out)
-    check_writable(out)
     twin = json_path_for(out)
-    check_writable(twin)
+    check_outputs({"--out": out, "its JSON twin": twin}, {"DATA": args.data, "--schema": args.schema})
     schema = Schema.from_json(args.schema)
     data = read_table(args.data)
     result = tradeoff(data, schema, epsilons, method=args.method, target=args.target, reps=args.reps,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dpsynth import __version__, mechanisms
-from dpsynth.accounting import NEIGHBOURING, Ledger, _check_delta, _check_positive
+from dpsynth.accounting import NEIGHBOURING, Ledger, _check_delta, _check_epsilon
 from dpsynth.data import MemoryCounter
 from dpsynth.domain import Schema
 from dpsynth.engines import check_counter
@@ -330,8 +330,8 @@ class Synthesizer(ABC):
 
 
 def validate_budget(epsilon: float, delta: float) -> None:
-    """InputError unless epsilon > 0 (finite) and 0 < delta < 1: the ledger's own checks."""
-    _check_positive("epsilon", epsilon)
+    """InputError unless 0 < epsilon <= MAX_EPSILON and 0 < delta < 1: the ledger's own checks."""
+    _check_epsilon(epsilon)
     _check_delta(delta)
 
 

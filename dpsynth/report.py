@@ -162,6 +162,7 @@ def consistency_checks(release: dict | None, ledger: dict | None, synth_rows: in
     if synth_rows is not None and release.get("rows") is not None:
         checks.append({"check": "SYNTH has the rows the release wrote", "ok": int(release["rows"]) == synth_rows,
                        "detail": f"SYNTH {synth_rows} rows, release metadata {release['rows']}"})
+    checks.append(_rho_check(release))
     checks.append({"check": "noise from OpenDP's samplers (not the research RNG)", "ok": not release.get("research_rng"),
                    "detail": "research_rng is " + str(bool(release.get("research_rng"))).lower()})
     if schema_hash is not None and release.get("schema_sha256"):
@@ -180,6 +181,19 @@ def consistency_checks(release: dict | None, ledger: dict | None, synth_rows: in
                            "detail": f"complete={rec.get('complete')}, rho ledger {float(rec['rho']):.6g} vs "
                                      f"release {float(release.get('rho', float('nan'))):.6g}"})
     return checks
+
+
+def _rho_check(release: dict) -> dict:
+    """Does the stated epsilon cover the release's rho? A rho spent at delta (or at a smaller
+    delta, when domain learning took a share of it) is at least epsilon_from_rho(rho, delta)."""
+    check = "the stated epsilon covers the release's rho"
+    try:
+        eps, delta, rho = float(release["epsilon"]), float(release["delta"]), float(release["rho"])
+        implied = epsilon_from_rho(rho, delta)
+    except (KeyError, TypeError, ValueError, InputError) as exc:
+        return {"check": check, "ok": False, "detail": f"epsilon, delta or rho missing or invalid ({exc})"}
+    return {"check": check, "ok": implied <= eps * (1 + 1e-9),
+            "detail": f"rho {rho:.6g} is ({implied:.6g}, {delta:g})-DP; the release states epsilon {eps:g}"}
 
 
 def column_distributions(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None) -> list[dict]:
@@ -888,7 +902,7 @@ def json_path_for(out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() == ".json":
         raise InputError(f"{out}: the report is HTML; choose an --out ending in .html (the JSON twin goes beside it)")
-    return out.with_suffix(".json")
+    return out.parent / f"{out.stem}.json"   # not with_suffix, which raises on an empty name
 
 
 def write_report(report: dict, out: str | Path) -> tuple[Path, Path]:

@@ -87,7 +87,7 @@ def test_privacy_claim_and_ledger_match_the_release_and_the_ledger(internal, rel
     assert rep["ledger"]["rho_spent"] == pytest.approx(summary["rho_spent"])
     assert rep["ledger"]["rho_remaining"] == pytest.approx(summary["rho_remaining"])
     assert [r["release_id"] for r in rep["ledger"]["releases"]] == [meta["ledger_release_id"]]
-    assert all(c["ok"] for c in rep["checks"]) and len(rep["checks"]) == 5
+    assert all(c["ok"] for c in rep["checks"]) and len(rep["checks"]) == 6
     assert rep["release"]["ledger_release_id"] == meta["ledger_release_id"]
     n_measured = sum(1 for m in meta["measurements"] if m["mechanism"] == "discrete_gaussian")
     assert p["n_measurements"] == n_measured == 7 + 6  # MST: every 1-way marginal and a spanning tree of 2-ways
@@ -216,3 +216,31 @@ def test_bad_files_exit_2(release_dir, tmp_path, capsys):
                        "--dataset", "nope") == 2
     assert "no dataset 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_release_stating_less_epsilon_than_its_rho_fails_its_check(release_dir, tmp_path, capsys):
+    meta = json.loads((release_dir / "synth.csv.release.json").read_text())
+    tampered = tmp_path / "tampered.release.json"
+    tampered.write_text(json.dumps({**meta, "epsilon": 0.01}))   # rho still that of epsilon 1
+    out = tmp_path / "public.html"
+    assert main(["report", "REAL", str(release_dir / "synth.csv"), "--release", str(tampered), "--public",
+                 "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    (check,) = [c for c in json.loads(captured.out)["checks"] if "covers the release's rho" in c["check"]]
+    assert not check["ok"] and "(1, 1e-09)-DP" in check["detail"]
+    assert "1 consistency check(s) failed: the stated epsilon covers the release's rho" in captured.err
+    tampered.write_text(json.dumps({**meta, "epsilon": float("nan")}))
+    assert main(["report", "REAL", str(release_dir / "synth.csv"), "--release", str(tampered), "--public",
+                 "--out", str(out)]) == 2
+    assert "states no valid budget" in capsys.readouterr().err
+
+
+def test_outputs_that_would_overwrite_an_input_are_refused(release_dir, tmp_path, capsys):
+    """The JSON twin of --out x.release.html is x.release.json: SYNTH's release metadata."""
+    shutil.copy(release_dir / "synth.csv", tmp_path / "synth.csv")
+    shutil.copy(release_dir / "synth.csv.release.json", tmp_path / "synth.csv.release.json")
+    before = (tmp_path / "synth.csv.release.json").read_bytes()
+    rc = main(["report", "REAL", str(tmp_path / "synth.csv"), "--public",
+               "--out", str(tmp_path / "synth.csv.release.html")])
+    assert rc == 2 and "its JSON twin" in capsys.readouterr().err
+    assert (tmp_path / "synth.csv.release.json").read_bytes() == before

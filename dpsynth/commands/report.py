@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from dpsynth.accounting import Ledger
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
-from dpsynth.io import check_writable, dump_json, read_table
+from dpsynth.io import check_outputs, dump_json, read_table
 from dpsynth.report import build_report, file_sha256, json_path_for, write_report
+from dpsynth.synthesizers.base import validate_budget
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +75,11 @@ def _release(args: argparse.Namespace) -> tuple[dict | None, str | None]:
     if missing:
         raise InputError(f"{path}: not dpsynth release metadata (missing {', '.join(missing)}); pass the "
                          f".release.json that `dpsynth synth` wrote")
+    try:
+        validate_budget(release["epsilon"], release["delta"])
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the release metadata states no valid budget ({exc}); pass the .release.json "
+                         f"that `dpsynth synth` wrote") from exc
     return release, path
 
 
@@ -95,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_train_rows < 10:
         raise InputError(f"--max-train-rows must be at least 10, got {args.max_train_rows}")
     out = Path(args.out)
-    check_writable(out)
-    check_writable(json_path_for(out))
+    check_outputs({"--out": out, "its JSON twin": json_path_for(out)},
+                  {"REAL": args.real, "SYNTH": args.synth, "--schema": args.schema, "--release": args.release,
+                   "SYNTH's release metadata": f"{args.synth}.release.json", "--ledger": args.ledger,
+                   "--holdout": args.holdout, "--audit": args.audit})
     release, release_path = _release(args)
     audit = _audit(args.audit)
     schema = Schema.from_json(args.schema) if args.schema else None
@@ -119,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
                           targets=args.target, public=args.public, inputs=inputs,
                           max_train_rows=args.max_train_rows, seed=args.seed)
     page, twin = write_report(report, out)
+    failed = [c["check"] for c in report["checks"] if not c["ok"]]
+    if failed:
+        sys.stderr.write(f"dpsynth: warning: {len(failed)} consistency check(s) failed: {'; '.join(failed)} "
+                         f"(see the report's checks)\n")
     if args.json:
         print(dump_json(report))
     else:

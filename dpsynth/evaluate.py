@@ -37,6 +37,8 @@ _QUANTILES = (("min", 0.0), ("q01", 0.01), ("q25", 0.25), ("median", 0.5), ("q75
 _MAX_DENSE_CELLS = 1 << 24
 #: Without a schema, a categorical column keeps its most frequent categories up to this many.
 MAX_CATEGORIES = 200
+#: Most distinct values a numeric TSTR target may have (TSTR here is classification).
+MAX_CLASSES = 20
 _MISSING = "<missing>"
 
 
@@ -119,7 +121,8 @@ class Binning:
     """Bins and categories read off a real table (for evaluation only, never released).
 
     Numeric columns with at most ``bins`` distinct values get one cell per value
-    (edges at the midpoints); others get up to ``bins`` quantile bins. Values
+    (edges at the midpoints); others get up to ``bins`` quantile bins, a value that
+    fills a whole quantile step in a cell of its own (:func:`quantile_edges`). Values
     outside the real range fall into the end bins. Categorical columns get one
     cell per real category (the ``max_categories`` most frequent ones) plus an
     ``other`` cell (rarer values, and synthetic values the real table lacks).
@@ -147,7 +150,7 @@ class Binning:
                 if len(u) <= bins:
                     e = (u[:-1] + u[1:]) / 2.0
                 else:
-                    e = np.unique(np.quantile(x, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+                    e = quantile_edges(x, bins)
                 numeric.append(True)
                 edges.append(e)
                 cats.append(None)
@@ -177,6 +180,15 @@ class Binning:
                 c[pd.isna(v)] = size - 1
             codes[:, j] = c
         return codes
+
+
+def quantile_edges(x: np.ndarray, bins: int) -> np.ndarray:
+    """Interior edges of ``bins`` quantile bins of ``x`` (cells are ``[edge, next edge)``). A value
+    that fills a whole quantile step (it repeats among the quantiles, like the zeros of a
+    zero-inflated column) gets a cell of its own, so moving its mass shows in the TVD."""
+    q = np.quantile(x, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    heavy = np.unique(q[1:][q[1:] == q[:-1]])
+    return np.unique(np.concatenate([q, np.nextafter(heavy, np.inf)]))
 
 
 def _encode_pair(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, bins: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[int, ...], str]:
@@ -209,7 +221,7 @@ def _tvds(a: np.ndarray, b: np.ndarray, names: Sequence[str], sizes: Sequence[in
             raise InputError(f"the marginal on columns {[names[k] for k in attrs]} has {cells:,} cells; "
                              "pass a schema with coarser bins or fewer categories")
     ca, cb = count_marginals(a, sizes, attr_sets), count_marginals(b, sizes, attr_sets)
-    na, nb = max(len(a), 1), max(len(b), 1)
+    na, nb = len(a), len(b)
     return [0.5 * float(np.abs(x / na - y / nb).sum()) for x, y in zip(ca, cb)], ca, cb
 
 
@@ -303,6 +315,9 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
     binned codes for every other pair.
     """
     synth = align_tables(real, {"SYNTH": synth})["SYNTH"]
+    empty = [name for name, t in (("REAL", real), ("SYNTH", synth)) if len(t) == 0]
+    if empty:
+        raise InputError(f"{' and '.join(empty)} has no rows; fidelity compares the frequencies of two non-empty tables")
     schema = load_schema(schema)
     a, b, names, sizes, binning = _encode_pair(real, synth, schema, bins)
     d = len(names)
@@ -393,7 +408,10 @@ def _require_sklearn() -> None:
 
 
 def default_targets(real: pd.DataFrame, max_targets: int = 3) -> list[str]:
-    """The categorical columns with the fewest classes (at least 2), ties in column order."""
+    """The categorical columns with the fewest classes (at least 2), ties in column order;
+    none for a one-column table (nothing to predict a target from)."""
+    if real.shape[1] < 2:
+        return []
     cands = []
     for k, col in enumerate(real.columns):
         if not is_numeric_column(real[col]):
@@ -403,14 +421,22 @@ def default_targets(real: pd.DataFrame, max_targets: int = 3) -> list[str]:
     return [c for _, _, c in sorted(cands)[:max_targets]]
 
 
-def check_targets(real: pd.DataFrame, targets: Sequence[str] | None, max_targets: int = 3) -> list[str]:
-    """The TSTR targets: ``targets`` checked against REAL's columns, or :func:`default_targets`."""
+def check_targets(real: pd.DataFrame, targets: Sequence[str] | None, max_targets: int = 3,
+                  max_classes: int = MAX_CLASSES) -> list[str]:
+    """The TSTR targets: ``targets`` checked against REAL's columns (a numeric one may have at
+    most ``max_classes`` values), or :func:`default_targets`."""
     if targets is None:
         return default_targets(real, max_targets)
     cols = [str(c) for c in real.columns]
     unknown = [t for t in targets if t not in cols]
     if unknown:
         raise InputError(f"unknown target column(s) {unknown}; the columns are {cols}")
+    if targets and len(cols) < 2:
+        raise InputError(f"target column(s) {list(targets)}: the table has no other column to predict them from")
+    by_name = {str(c): c for c in real.columns}
+    for t in targets:
+        if is_numeric_column(real[by_name[t]]):
+            _target_labels(real[by_name[t]], True, t, max_classes)
     return list(targets)
 
 
@@ -517,7 +543,7 @@ def _spearman(x: Sequence[float | None], y: Sequence[float | None]) -> float | N
 
 def utility(real: pd.DataFrame, synth: pd.DataFrame, targets: Sequence[str] | None = None, *,
             holdout: pd.DataFrame | None = None, max_targets: int = 3, max_train_rows: int = 20_000,
-            max_test_rows: int = 20_000, test_fraction: float = 0.3, max_classes: int = 20,
+            max_test_rows: int = 20_000, test_fraction: float = 0.3, max_classes: int = MAX_CLASSES,
             models: Sequence[str] = MODELS, seed: int = 0, n_threads: int | None = 1) -> dict:
     """Train-synthetic-test-real beside train-real-test-real, per target column.
 
@@ -544,7 +570,7 @@ def _utility(real, synth, targets, holdout, max_targets, max_train_rows, max_tes
     synth = aligned["SYNTH"]
     cols = [str(c) for c in real.columns]
     real = real.set_axis(cols, axis=1)
-    targets = check_targets(real, targets, max_targets)
+    targets = check_targets(real, targets, max_targets, max_classes)
     for m in models:
         if m not in MODELS:
             raise InputError(f"unknown model {m!r}; choose from {', '.join(MODELS)}")

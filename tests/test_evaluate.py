@@ -287,3 +287,26 @@ def test_evaluate_is_json_ready_and_formats():
     assert "NaN" not in text
     out = format_evaluation(res)
     assert "2-way: mean" in out and "target y" in out and "not for publication" in out
+
+
+def test_a_value_filling_whole_quantile_steps_gets_its_own_cell():
+    """92% zeros: moving them to 2000 must show in the 1-way TVD (it was 0 when the zeros shared a bin)."""
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random(5000) < 0.92, 0.0, rng.integers(1, 10_000, 5000))
+    real = pd.DataFrame({"gain": x, "c": rng.choice(["a", "b"], 5000)})
+    synth = real.assign(gain=np.where(x == 0, 2000.0, x))
+    gain = fidelity(real, synth)["marginals"]["1"][0]
+    assert gain["columns"] == ["gain"] and gain["tvd"] == pytest.approx(np.mean(x == 0), abs=0.01)
+    edges = Binning.fit(real).edges[0]
+    assert np.searchsorted(edges, [0.0], side="right")[0] != np.searchsorted(edges, [1e-9], side="right")[0]
+
+
+def test_one_column_and_empty_tables():
+    one = pd.DataFrame({"c": np.random.default_rng(1).choice(["a", "b"], 300)})
+    assert default_targets(one) == []
+    res = evaluate(one, one.sample(frac=1.0, random_state=0))
+    assert res["utility"]["targets"] == [] and res["fidelity"]["tvd"]["1"]["mean"] == 0.0
+    with pytest.raises(InputError, match="no other column"):
+        utility(one, one, targets=["c"])
+    with pytest.raises(InputError, match="SYNTH has no rows"):
+        fidelity(one, one.iloc[:0])

@@ -466,7 +466,8 @@ def fig_utility(util: dict) -> str:
         tstr = [np.nan if m["tstr"]["auc"] is None else m["tstr"]["auc"] for m in t["models"]]
         ax.bar(x - 0.2, trtr, 0.4, color=REAL_COLOUR, label="train real, test real")
         ax.bar(x + 0.2, tstr, 0.4, color=SYNTH_COLOUR, label="train synthetic, test real")
-        ax.set_ylim(0.5, 1.0)
+        ax.set_ylim(min(0.5, np.nanmin(trtr + tstr + [0.5]) - 0.05), 1.0)  # below 0.5 (worse than chance) shows
+        ax.axhline(0.5, color="grey", lw=0.6, ls=":")
         ax.set_xticks(x, models, fontsize=7)
         rc = t["ranking_consistency"]
         ax.set_title(f"{t['target']} (ranking consistency {'n/a' if rc is None else f'{rc:+.2f}'})", loc="left")
@@ -619,8 +620,8 @@ def _summary_cards(r: dict) -> str:
                            f"{led['epsilon_spent']:.3g} of {led['epsilon']:g}"))
     fid = r.get("fidelity")
     if fid:
-        cards.append(_card("2-way TVD (mean)", f"{fid['tvd']['2']['mean']:.3f}",
-                           f"1-way {fid['tvd']['1']['mean']:.3f}, 3-way {_f(fid['tvd']['3']['mean'])}"))
+        cards.append(_card("2-way TVD (mean)", _f(fid['tvd']['2']['mean']),
+                           f"1-way {_f(fid['tvd']['1']['mean'])}, 3-way {_f(fid['tvd']['3']['mean'])}"))
     util = r.get("utility")
     if util and util["targets"]:
         pairs = [(m["tstr"]["auc"], m["trtr"]["auc"]) for t in util["targets"] for m in t["models"]
@@ -773,6 +774,9 @@ def _section_utility(r: dict, figs: dict) -> str:
     out = ["<h2>5. Utility <span class='tag nodp'>real data, no DP</span></h2>"]
     if not util:
         return out[0] + "<p class='muted'>Utility was not computed.</p>"
+    if not util["targets"]:
+        return out[0] + ("<p class='muted'>No TSTR target: no categorical column with two or more classes and "
+                         "another column to predict it from (name one with --target).</p>")
     out.append(f"<p>Train-synthetic-test-real (TSTR) beside train-real-test-real (TRTR), tested on the "
                f"{esc(util['test_set'])}. Ranking consistency: {esc(util['ranking_metric'])} (Xu, Sun &amp; Cheng): "
                "near +1, a model chosen on synthetic data is also the best on real data, even if absolute scores "

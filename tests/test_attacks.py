@@ -222,6 +222,13 @@ def test_bad_input(small):
         run_attacks(train, holdout.iloc[:10], other)
     with pytest.raises(InputError, match="two columns"):
         run_attacks(train[["x"]], holdout[["x"]], other[["x"]])
+    for attack, options, match in (("singling_out", {"n_permutations": 1}, "n_permutations=1"),
+                                   ("linkability", {"n_neighbors": 0}, "n_neighbors=0"),
+                                   ("density_ratio_membership", {"k": 0}, "k=0"),
+                                   ("attribute_inference", {"tolerance": -0.1}, "tolerance=-0.1"),
+                                   ("dcr_membership", {"quantile": float("nan")}, "quantile=nan")):
+        with pytest.raises(InputError, match=match):
+            run_attacks(train, holdout, other, attacks=[attack], options={attack: options})
 
 
 def test_schema_path_validates_and_uses_schema_bounds(small):

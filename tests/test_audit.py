@@ -10,6 +10,7 @@ from scipy.stats import binom
 from dpsynth.attacks.audit import (audit, bound_from_scores, canary_design, clopper_pearson_upper,
                                    epsilon_bound)
 from dpsynth.cli import main
+from dpsynth.errors import InputError
 from dpsynth.pgm import Measurement, estimate
 from dpsynth.synthesizers import AIM, METHODS, MST, Independent
 
@@ -144,3 +145,11 @@ def test_cli_bad_input_exits_2_with_one_line(argv, needle, capsys):
     assert main(["audit", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, float("nan"), 0.999])
+def test_a_bad_selection_fraction_is_refused_before_any_fit(fraction):
+    def factory(**_):
+        raise AssertionError("fitted before the selection fraction was checked")
+    with pytest.raises(InputError, match="selection"):
+        audit(factory, 1.0, runs=50, selection_fraction=fraction)

@@ -244,3 +244,12 @@ def test_outputs_that_would_overwrite_an_input_are_refused(release_dir, tmp_path
                "--out", str(tmp_path / "synth.csv.release.html")])
     assert rc == 2 and "its JSON twin" in capsys.readouterr().err
     assert (tmp_path / "synth.csv.release.json").read_bytes() == before
+
+
+def test_a_one_column_table_gets_a_report(tmp_path, capsys):
+    x = pd.DataFrame({"x": np.random.default_rng(0).normal(size=300)})
+    x.to_csv(tmp_path / "r.csv", index=False)
+    x.sample(frac=1.0, random_state=1).to_csv(tmp_path / "s.csv", index=False)
+    assert main(["report", str(tmp_path / "r.csv"), str(tmp_path / "s.csv"), "--out", str(tmp_path / "x.html")]) == 0
+    rep = json.loads((tmp_path / "x.json").read_text())
+    assert rep["fidelity"]["tvd"]["2"]["mean"] is None and rep["utility"]["targets"] == []

@@ -107,6 +107,7 @@ def test_tradeoff_command_end_to_end(adult, tmp_path, capsys):
     (["--reps", "0"], "--reps"),
     (["--workers", "0"], "--workers"),
     (["--target", "nope"], "unknown target"),
+    (["--target", "age"], "numeric with"),   # refused before any fit
     (["--delta", "0"], "delta"),
 ])
 def test_bad_input_exits_2_with_one_line(adult, tmp_path, capsys, argv, needle):

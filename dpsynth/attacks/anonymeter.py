@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from dpsynth.attacks.base import AttackData, Outcome
+from dpsynth.attacks.base import AttackData, Outcome, check_options
 from dpsynth.errors import InputError
 
 _EQ, _LE, _GE = 0, 1, 2
@@ -110,6 +110,8 @@ def singling_out(data: AttackData, n_predicates: int = 500, n_cols: int = 4, max
     re-splitting the pooled TRAIN+HOLDOUT sample at random ``n_permutations``
     times (the null distribution of the difference), not from independence.
     """
+    check_options("singling out", n_predicates=(n_predicates, 1, np.inf), n_cols=(n_cols, 1, np.inf),
+                  n_permutations=(n_permutations, 2, np.inf))   # one permutation has no spread
     rng = data.rng("singling_out")
     n_cols = min(n_cols, len(data.space.names))
     ST = _columns_matrix(data, data.synth_points)
@@ -170,6 +172,7 @@ def linkability(data: AttackData, columns_a: Sequence[str] | None = None, column
     """Success when one of the ``n_neighbors`` nearest synthetic records on
     ``columns_a`` is also one of those on ``columns_b``. Default split: the
     columns shuffled (seeded) and cut in two halves."""
+    check_options("linkability", n_neighbors=(n_neighbors, 1, np.inf))
     if (columns_a is None) != (columns_b is None):
         raise InputError("linkability: give both column sets or neither")
     if columns_a is None:
@@ -207,6 +210,7 @@ def attribute_inference(data: AttackData, secrets: Sequence[str] | None = None, 
     nearest on every other column. A guess is right when equal (categorical, or
     both missing) or, for numeric secrets, within ``tolerance`` times the true
     value's magnitude."""
+    check_options("attribute inference", tolerance=(tolerance, 0, np.inf))
     secret_idx = _column_indices(data, secrets, "attribute inference")
     rng = data.rng("attribute_inference")
     p = len(data.space.names)

@@ -234,6 +234,16 @@ def _best_test(scores0: dict[str, np.ndarray], scores1: dict[str, np.ndarray], d
     return best[2], best[3], best[4], per_stat
 
 
+def selection_size(runs: int, selection_fraction: float) -> int:
+    """How many of ``runs`` choose the test (the rest bound epsilon); InputError unless both parts are non-empty."""
+    if not 0 < float(selection_fraction) < 1:
+        raise InputError(f"selection_fraction must be in (0, 1), got {selection_fraction}")
+    n_sel = int(round(selection_fraction * runs))
+    if not 1 <= n_sel < runs:
+        raise InputError(f"cannot split {runs} runs into a selection and an evaluation part; use more runs")
+    return n_sel
+
+
 def bound_from_scores(without: dict[str, np.ndarray], with_: dict[str, np.ndarray], epsilon: float,
                       delta: float, confidence: float = 0.95, selection_fraction: float = 0.5) -> dict:
     """Choose the test on the first ``selection_fraction`` of the runs, bound epsilon on the rest.
@@ -242,9 +252,7 @@ def bound_from_scores(without: dict[str, np.ndarray], with_: dict[str, np.ndarra
     """
     confidence = check_confidence(confidence)
     n = len(next(iter(without.values())))
-    n_sel = int(round(selection_fraction * n))
-    if not 1 <= n_sel < n:
-        raise InputError(f"cannot split {n} runs into a selection and an evaluation part; use more runs")
+    n_sel = selection_size(n, selection_fraction)
     sel0 = {k: np.asarray(v[:n_sel], dtype=float) for k, v in without.items()}
     sel1 = {k: np.asarray(v[:n_sel], dtype=float) for k, v in with_.items()}
     name, direction, threshold, per_stat = _best_test(sel0, sel1, delta, confidence)
@@ -308,6 +316,7 @@ def audit(synth_factory: SynthFactory, epsilon: float, delta: float = 1e-9, runs
     if not 0 < float(delta) < 1:
         raise InputError(f"delta must be in (0, 1), got {delta}")
     runs, workers = int(runs), int(workers)
+    selection_size(runs, selection_fraction)  # before the fits, not after them
     design = design or canary_design(seed=seed)
     n_synthetic = len(design.data) if n_synthetic is None else int(n_synthetic)
     start = time.perf_counter()

@@ -97,6 +97,14 @@ class AttackData:
         return self._memo[key]
 
 
+def check_options(attack: str, **bounds: tuple[float, float, float]) -> None:
+    """InputError naming the attack's option when a value is not a finite number within
+    its ``(value, low, high)`` bounds (inclusive), checked before any work."""
+    for name, (value, low, high) in bounds.items():
+        if not (np.isfinite(value) and low <= value <= high):
+            raise InputError(f"{attack}: {name}={value!r} must be a number from {low:g} to {high:g}")
+
+
 def _schema_view(schema: Any, df: pd.DataFrame) -> pd.DataFrame:
     """The table as the schema sees it, for distances: numeric columns as numbers,
     datetime columns as their bin index, categorical columns as their cell code

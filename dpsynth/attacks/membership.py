@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dpsynth.attacks.base import AttackData, Outcome
+from dpsynth.attacks.base import AttackData, Outcome, check_options
 
 _EPS = 1e-6
 
@@ -27,6 +27,7 @@ _EPS = 1e-6
 def dcr_attack(data: AttackData, quantile: float = 0.1) -> Outcome:
     """Member when the distance to the closest synthetic record is at most the
     ``quantile`` of the reference rows' distances."""
+    check_options("dcr membership", quantile=(quantile, 0, 1))
     d_train = data.nearest_synth("train")[0][:, 0]
     d_hold = data.nearest_synth("holdout")[0][:, 0]
     d_ref = data.nearest_synth("reference")[0][:, 0]
@@ -53,6 +54,7 @@ def density_ratio_attack(data: AttackData, k: int = 1, quantile: float = 0.1) ->
     is in the top ``quantile`` of the reference rows' scores. The reference rows
     are scored leave-one-out (their own point is not part of the population
     sample they are compared with)."""
+    check_options("density ratio membership", k=(k, 1, np.inf), quantile=(quantile, 0, 1))
     ref = data.reference
     score = {}
     for which, points in (("train", data.train_targets), ("holdout", data.holdout_targets), ("reference", ref)):

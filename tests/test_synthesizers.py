@@ -12,7 +12,7 @@ from dpsynth.accounting import NEIGHBOURING, Ledger, rho_from_epsilon
 from dpsynth.data import count_marginal
 from dpsynth.domain import Schema
 from dpsynth.errors import BudgetExceeded, InputError
-from dpsynth.synthesizers import AIM, MST, MWEM, Independent
+from dpsynth.synthesizers import AIM, MST, MWEM, Independent, PrivBayes
 
 SCHEMA = {
     "version": 1,
@@ -367,3 +367,17 @@ def test_aim_default_workload_drops_triples_past_32_columns():
     model = AIM(epsilon=1.0, delta=1e-9, rounds=40).fit(table, schema)
     bounds = model.release_["workload_error_bounds"]
     assert sorted(tuple(b["marginal"]) for b in bounds) == sorted(itertools.combinations(names, 2))
+
+
+@pytest.mark.parametrize("cls", [MST, PrivBayes])
+def test_values_past_255_survive_domain_compression(cls):
+    """300 categories merged down to at most 256 cells: the sampled codes must be widened back
+    (a uint8 array wrapped z299 to z043)."""
+    rng = np.random.default_rng(0)
+    labels = [f"z{i:03d}" for i in range(300)]
+    df = pd.DataFrame({"a": rng.choice(["z000", "z150", "z299"], 6000), "b": rng.choice(["p", "q"], 6000)})
+    schema = Schema.from_json({"columns": {"a": {"kind": "categorical", "categories": labels},
+                                           "b": {"kind": "categorical", "categories": ["p", "q"]}}})
+    out = cls(epsilon=5.0).fit(df, schema).sample(6000, random_state=1)
+    shares = out["a"].value_counts(normalize=True)
+    assert all(abs(shares.get(v, 0.0) - 1 / 3) < 0.05 for v in ("z000", "z150", "z299"))

@@ -90,8 +90,10 @@ class Compression:
         return Measurement(m.clique, values, sigma)
 
     def expand_codes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Map compressed codes back to original values; merged cells uniformly."""
-        out = np.empty_like(codes)
+        """Map compressed codes back to original values; merged cells uniformly. The result
+        is typed for the original domain: ``codes`` may be narrower (uint8 for 256 cells
+        compressed from more, which would wrap the original codes)."""
+        out = np.empty(codes.shape, dtype=np.min_scalar_type(max(self.domain.sizes) - 1))
         for j, attr in enumerate(self.domain.names):
             keep = self.keep[attr]
             kept_values = np.flatnonzero(keep)

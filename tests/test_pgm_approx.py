@@ -72,6 +72,33 @@ def test_oracle_is_locally_consistent_and_the_gradient_of_its_value():
     assert up + down - 2 * phi >= -1e-9
 
 
+def test_calibration_reports_convergence_and_a_stalled_descent_stops(monkeypatch):
+    """A calibration cut off at the sweep cap says so; mirror descent ends after STALLED of them
+    in a row (each would cost the whole cap) instead of running to max_iters."""
+    from dpsynth.pgm import mirror_descent
+
+    rng = np.random.default_rng(0)
+    graph = build_region_graph(DOM, LOOP)
+    theta = [rng.normal(0, 3, DOM.shape(r)) for r in graph.regions]
+    bp = RegionBP(DOM, graph)
+    bp.calibrate(theta, 1.0)
+    assert bp.converged
+    capped = RegionBP(DOM, graph, max_sweeps=1)
+    capped.calibrate(theta, 1.0)
+    assert not capped.converged
+    original = RegionBP.calibrate
+
+    def never_converges(self, theta, total):
+        out = original(self, theta, total)
+        self.converged = False
+        return out
+    monkeypatch.setattr(RegionBP, "calibrate", never_converges)
+    joint = true_joint(rng, DOM)
+    model = estimate(DOM, measure(DOM, joint, LOOP, sigma=5.0, rng=rng), inference="approx", max_iters=1000,
+                     tol=0.0)
+    assert model.iterations == mirror_descent.STALLED
+
+
 def test_tree_model_matches_exact_inference():
     """On a tree the local polytope is the marginal polytope: the same optimum."""
     rng = np.random.default_rng(1)

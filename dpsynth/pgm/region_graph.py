@@ -159,6 +159,8 @@ class RegionBP:
             self.axes[p, r] = tuple(i for i, a in enumerate(regions[p]) if a not in regions[r])
         self.alive = self._alive(zeros)
         self.messages = {e: np.zeros(self.shapes[e[1]]) for e in self.edges}
+        #: False after a calibration that stopped at ``max_sweeps`` short of ``tol``.
+        self.converged = True
 
     def _alive(self, zeros: Sequence[np.ndarray | None] | None) -> list[np.ndarray] | None:
         """Per region, the cells that may hold mass (None when there are no zeros)."""
@@ -204,6 +206,7 @@ class RegionBP:
             b[p] = b[p] - lam[p, r].reshape(self.embed[p, r])
         order = [r for r in range(n) if self.graph.parents[r]]
         omega, last = OVER_RELAXATION, np.inf
+        self.converged = False
         for _ in range(self.max_sweeps):
             moved = 0.0
             for r in order:
@@ -225,6 +228,7 @@ class RegionBP:
                     b_r = b_r + new
                 b[r] = b_r
             if moved <= self.tol:
+                self.converged = True
                 break
             if moved > last:         # over-relaxation overshoots: plain coordinate steps from here
                 omega = 1.0

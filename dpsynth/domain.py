@@ -23,6 +23,7 @@ charged to a ledger release, has filled it in.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -1111,7 +1112,8 @@ def _draft_categories(name: str, present: pd.Series, missing: bool, max_categori
     if len(labels) > max_categories:
         order = sorted(range(len(labels)), key=lambda i: (-int(counts.iloc[i]), _label_order(labels[i])))
         labels = [labels[i] for i in order[: max_categories - 1]]
-        other = next(c for c in ("other", "(other)", "__other__") if c not in labels)
+        other = next(c for c in itertools.chain(("other", "(other)"), (f"__other{k}__" for k in itertools.count()))
+                     if c not in labels)
     return Categorical(name=name, categories=tuple(sorted(labels, key=_label_order)), other=other,
                        missing=missing)
 

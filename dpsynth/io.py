@@ -31,7 +31,7 @@ def read_table(path: str | os.PathLike, **read_csv_kwargs: Any) -> pd.DataFrame:
         if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
             df = pd.read_parquet(p)
         else:
-            df = pd.read_csv(p, **read_csv_kwargs)
+            df = pd.read_csv(p, **{"index_col": False, **read_csv_kwargs})  # a trailing comma shifts nothing
     except ImportError as exc:
         raise InputError(f"{p}: reading Parquet needs pyarrow: pip install 'dpsynth[files]' ({exc})") from exc
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -70,7 +70,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it where Linux reports it (setting it to
+    read it would, for a moment, give other threads' new files mode 0666)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o077)   # elsewhere: the most restrictive mask while it is read
     os.umask(mask)
     return mask
 

@@ -33,7 +33,8 @@ import pandas as pd
 
 from dpsynth import mechanisms
 from dpsynth.accounting import RHO_RTOL, Release, _check_positive, rho_from_epsilon
-from dpsynth.domain import Categorical, Column, Numeric, Schema, _label_order, _missing_values_error, _plain, _show
+from dpsynth.domain import (Categorical, Column, Numeric, Schema, _canonical_number, _label_order,
+                            _missing_values_error, _plain, _show)
 from dpsynth.errors import BudgetExceeded, InputError
 
 __all__ = ["check_data", "learn_domain", "plan_budget", "DEFAULT_SHARE", "QUANTILE_GRID"]
@@ -150,19 +151,42 @@ def _key(value: Any) -> str:
 
 
 def _counts(column: Categorical, values: pd.Series) -> dict[str, int]:
-    """Exact counts of the present values, keyed by :func:`_key` in sorted key order (private)."""
+    """Exact counts of the present values, keyed by :func:`_key` in sorted key order (private).
+
+    In an object column each value is keyed by its own canonical form (booleans apart,
+    whole floats as int): ``value_counts`` would merge True, 1 and 1.0 under whichever
+    came first, a label that one record decides."""
     present = values.dropna()
     if isinstance(present.dtype, pd.CategoricalDtype):
         present = present.astype(object)
-    counts = present.value_counts(sort=False)
-    labels = [_plain(v) for v in counts.index]
-    bad = [v for v in labels if not isinstance(v, (str, int, float, bool))
-           or (isinstance(v, float) and not math.isfinite(v))]
+    if present.dtype == object:
+        keys = present.map(_category_key)
+        bad = [_plain(v) for v in present[keys.isna()].head(3)]
+        counts = keys.dropna().value_counts(sort=False)
+        keyed = {str(k): int(c) for k, c in counts.items()}
+    else:
+        counts = present.value_counts(sort=False)
+        labels = [_plain(v) for v in counts.index]
+        bad = [v for v in labels if _category_key(v) is None]
+        keyed = {} if bad else {_key(v): int(c) for v, c in zip(labels, counts.to_numpy()) if c > 0}
     if bad:
         raise InputError(f"column {column.name!r}: values such as {_show(bad, 3)} cannot be categories (JSON "
                          f"strings, numbers or booleans); convert them before learning the categories")
-    keyed = {_key(v): int(c) for v, c in zip(labels, counts.to_numpy()) if c > 0}
+    kinds = {type(json.loads(k)) for k in keyed}
+    if bool in kinds and kinds & {int, float}:
+        raise InputError(f"column {column.name!r}: the values mix booleans and numbers, which cannot be the "
+                         f"categories of one column; convert them to one type before learning the categories")
     return dict(sorted(keyed.items()))
+
+
+def _category_key(value: Any) -> str | None:
+    """The :func:`_key` of a value's canonical category label, or None when it cannot be one."""
+    v = _plain(value)
+    if isinstance(v, bool) or isinstance(v, str):
+        return _key(v)
+    if isinstance(v, (int, float)) and math.isfinite(v):
+        return _key(_canonical_number(v))
+    return None
 
 
 def _discover(column: Categorical, counts: dict[str, int], release: Release, rho: float,

@@ -191,6 +191,8 @@ def test_nothing_is_charged_when_learning_cannot_start():
          "not numbers"),
         (dict(rho=0.1), lambda r: learn_domain(df.assign(c=[pd.Timestamp(0)] * len(df)), s, r, 0.1), InputError,
          "cannot be categories"),
+        (dict(rho=0.1), lambda r: learn_domain(df.assign(c=[True, 2] * (len(df) // 2)), s, r, 0.1), InputError,
+         "mix booleans and numbers"),
         (dict(rho=0.1), lambda r: learn_domain(df, schema_of(f={"kind": "categorical", "categories": ["a"]}),
                                                r, 0.1), InputError, "no column to learn"),
         (dict(rho=0.1), lambda r: learn_domain(df, s, r, 0.0), InputError, "rho"),
@@ -204,6 +206,19 @@ def test_nothing_is_charged_when_learning_cannot_start():
 
 
 # ----------------------------------------------------------------------------- categories
+
+def test_learned_labels_do_not_depend_on_which_record_comes_first():
+    """pandas' value_counts merges 1 and 1.0 (and True) under the first one seen: one record
+    would decide the released label. Each value is keyed by its canonical form instead."""
+    s = schema_of(c={**CAT, "threshold": 5})
+    learned = []
+    for values in ([1] * 50 + [1.0] * 50 + ["a"] * 50, [1.0] * 50 + [1] * 50 + ["a"] * 50):
+        ledger, ctx = open_release(2.0)
+        with ctx as release:
+            learned.append(learn_domain(pd.DataFrame({"c": pd.Series(values, dtype=object)}), s, release, 2.0))
+    assert learned[0]["c"].categories == learned[1]["c"].categories == (1, "a")
+    assert learned[0].hash() == learned[1].hash()
+
 
 def test_frequent_categories_found_rare_values_and_the_other_label_go_to_other():
     df = categorical_table()

@@ -68,6 +68,28 @@ def test_check_accepts_a_valid_schema(tmp_path, table, capsys):
     assert code == 0 and json.loads(out)["ok"] is True and err == ""
 
 
+def test_check_accepts_a_schema_with_columns_to_learn(tmp_path, table, capsys):
+    learn = {"columns": {"age": {"kind": "numeric", "lower": 0, "upper": 100, "bins": 4, "edges": "learn"},
+                         "city": {"kind": "categorical", "categories": "learn", "other": "other", "missing": True},
+                         "score": {"kind": "numeric", "lower": 0, "upper": 5, "bins": 5},
+                         "joined": {"kind": "categorical", "categories": "learn", "other": "other"}}}
+    path = write(tmp_path, "learn.json", json.dumps(learn))
+    code, out, err = run_cli(capsys, "schema", table, "--check", path, "--json")
+    assert code == 0 and json.loads(out)["learnable"] == ["age", "city", "joined"], err
+    learn["columns"]["city"]["missing"] = False   # the data has missing cities
+    code, out, err = run_cli(capsys, "schema", table, "--check", write(tmp_path, "bad.json", json.dumps(learn)))
+    assert code == 2 and "'city': 10 missing value(s)" in err
+
+
+def test_draft_names_other_past_every_taken_label(tmp_path, capsys):
+    p = tmp_path / "o.csv"
+    pd.DataFrame({"c": ["other", "(other)", "__other__", "x", "y"] * 4 + ["z"]}).to_csv(p, index=False)
+    code, out, err = run_cli(capsys, "schema", p, "--max-categories", 4, "--json")
+    assert code == 0, err
+    (col,) = Schema.from_json(json.loads(out)["schema"]).columns
+    assert col.other not in col.categories and col.other.startswith("__other")
+
+
 def write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)

@@ -16,6 +16,7 @@ import sys
 from dpsynth.domain import DEFAULT_BINS, DEFAULT_MAX_CATEGORIES, Schema, draft_schema
 from dpsynth.errors import InputError
 from dpsynth.io import check_outputs, dump_json, read_table
+from dpsynth.preprocess import check_data
 
 WARNING = (
     "dpsynth: warning: this schema was drafted from the private data in {data}: its categories and "
@@ -46,20 +47,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _summary(schema: Schema) -> list[dict]:
-    return [{"name": c.name, "kind": c.kind, "cells": c.size} for c in schema.columns]
+    return [{"name": c.name, "kind": c.kind, "cells": c.size if c.learned else None} for c in schema.columns]
 
 
 def _check(args: argparse.Namespace) -> int:
     if args.out is not None:
         raise InputError("--check validates an existing schema; it cannot be combined with --out")
     schema = Schema.from_json(args.check)
-    codes = schema.encode(read_table(args.data))
+    data = read_table(args.data)
+    if schema.learnable:   # the cells are not known until a release learns them
+        check_data(data, schema)
+    else:
+        schema.encode(data)
     if args.json:
         print(dump_json({"schema": args.check, "ok": True, "hash": schema.hash(),
-                         "drafted_from_data": schema.drafted_from_data, "columns": _summary(schema)}))
+                         "drafted_from_data": schema.drafted_from_data, "learnable": list(schema.learnable),
+                         "columns": _summary(schema)}))
     else:
-        print(f"{args.check}: valid; {args.data} encodes under it ({codes.shape[1]} columns, "
-              f"{sum(schema.sizes)} cells in all, sha256 {schema.hash()[:16]}...)")
+        cells = (f"columns {', '.join(schema.learnable)} to be learned with DP in the release" if schema.learnable
+                 else f"{sum(schema.sizes)} cells in all")
+        print(f"{args.check}: valid; {args.data} encodes under it ({len(schema.names)} columns, {cells}, "
+              f"sha256 {schema.hash()[:16]}...)")
         if schema.drafted_from_data:
             print("note: it was drafted from data; a release with it needs --schema-is-public")
     return 0

@@ -39,7 +39,7 @@ import tempfile
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -87,13 +87,15 @@ def value_type(column: Column) -> str:
     """How a text (CSV) value of ``column`` is read: ``"string"``, ``"double"`` or ``"boolean"``.
 
     Numeric columns read as numbers, datetimes as text (parsed by the column),
-    categoricals as the type of their labels (numbers, booleans, else text) --
-    what ``pandas.read_csv`` gives the in-memory engine for clean data.
+    categoricals as the type of their categories (numbers, booleans, else text) --
+    what ``pandas.read_csv`` gives the in-memory engine for clean data. The
+    ``other`` label names a bucket, not a value to read: a text ``other`` beside
+    number categories must not turn the column to text (no "1" would match 1).
     """
     if isinstance(column, Numeric):
         return "double"
     if isinstance(column, Categorical):
-        labels = list(column.categories) + ([column.other] if column.other is not None else [])
+        labels = list(column.categories)
         if labels and all(isinstance(x, bool) for x in labels):
             return "boolean"
         if labels and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in labels):
@@ -239,7 +241,7 @@ class _EncodedSource:
         self.dtype = schema.code_dtype
         self.cache, self.cache_dir = cache, cache_dir
         self.n_rows: int | None = None
-        self._cache_file: Path | None = None
+        self._cache_file: IO[bytes] | None = None
         self._block_rows: list[int] = []
         self._finalizer: weakref.finalize | None = None
         self._header: list[str] | None = None  # CSV column names, for error messages
@@ -335,11 +337,10 @@ class _EncodedSource:
         if self._cache_file is not None:
             yield from self._read_cache()
             return
-        writer, path, sizes = None, None, []
-        if self.cache:
-            fd, name = tempfile.mkstemp(prefix="dpsynth-codes-", suffix=".bin", dir=self.cache_dir)
-            path, writer = Path(name), os.fdopen(fd, "wb")
-            finalizer = weakref.finalize(self, _unlink, path)
+        writer, sizes = None, []
+        if self.cache:   # unlinked at once (0600, no name): it cannot outlive the process, even a killed one
+            writer = tempfile.TemporaryFile(prefix="dpsynth-codes-", suffix=".bin", dir=self.cache_dir)
+            finalizer = weakref.finalize(self, writer.close)
         try:
             n = 0
             for block in self._encode_pass():
@@ -360,30 +361,25 @@ class _EncodedSource:
             raise InputError(f"{self.path}: the table is empty; dpsynth needs at least one row")
         self.n_rows = n
         if writer is not None:
-            writer.close()
-            self._cache_file, self._block_rows, self._finalizer = path, sizes, finalizer
+            writer.flush()
+            self._cache_file, self._block_rows, self._finalizer = writer, sizes, finalizer
 
     def _read_cache(self) -> Iterator[np.ndarray]:
+        """The cached blocks, read by offset (``os.preadv``), so passes may interleave."""
         d = len(self.schema.names)
         buffer = np.empty(max(self._block_rows) * d, dtype=self.dtype)
-        with open(self._cache_file, "rb", buffering=0) as fh:
-            for rows in self._block_rows:
-                view = buffer[: rows * d]
-                if fh.readinto(memoryview(view).cast("B")) != view.nbytes:
-                    raise InputError(f"{self._cache_file}: the cached codes were truncated; re-run")
-                yield view.reshape(d, rows).T
+        fd, offset = self._cache_file.fileno(), 0
+        for rows in self._block_rows:
+            view = buffer[: rows * d]
+            if os.preadv(fd, [memoryview(view).cast("B")], offset) != view.nbytes:
+                raise InputError("the cached codes were truncated; re-run")
+            offset += view.nbytes
+            yield view.reshape(d, rows).T
 
     def close(self) -> None:
         if self._finalizer is not None:
             self._finalizer()
         self._cache_file, self._block_rows, self._finalizer = None, [], None
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 # ----------------------------------------------------------------------------- Spark engine

@@ -115,6 +115,19 @@ def test_file_engine_counts_equal_memory(files, kind, cache):
                     ref.mapped(tables, sizes).mapped(t2, s2).counts(wanted))
 
 
+@pytest.mark.parametrize("categories, other, text", [([1, 2], "other", "1\n2\n1\n5\n"),
+                                                    ([1, 2], True, "1\n2\n1\n5\n"),
+                                                    ([False, True], "other", "True\nFalse\nTrue\n")])
+def test_the_other_label_does_not_decide_how_values_are_read(tmp_path, categories, other, text):
+    """Number or boolean categories with an other label of another type: the file engine read the
+    column as text, so "1" never matched 1 and every row went to other."""
+    path = tmp_path / "c.csv"
+    path.write_text("c\n" + text)
+    schema = Schema.from_json({"columns": {"c": {"kind": "categorical", "categories": categories, "other": other}}})
+    with FileCounter(path, schema) as fc:
+        assert_same(fc.counts([(0,)]), reference(path, schema).counts([(0,)]))
+
+
 @pytest.mark.skipif(not ADULT.exists(), reason="needs ../shared/data/adult.csv")
 def test_file_engine_on_adult(tmp_path):
     schema = Schema.from_json(ADULT_SCHEMA)
@@ -127,13 +140,18 @@ def test_file_engine_on_adult(tmp_path):
             assert_same(fc.counts(wanted), ref.counts(wanted))
 
 
-def test_file_cache_is_private_and_deleted(files, tmp_path):
+def test_file_cache_has_no_name_and_is_released(files, tmp_path):
+    """The cached codes are private: the file has no name in cache_dir (nothing is left behind
+    even when the process is killed), is 0600, and is closed by close()."""
     fc = FileCounter(files["csv"], SCHEMA, cache_dir=tmp_path)
     fc.counts([(0,)])
-    (cache,) = list(tmp_path.iterdir())
-    assert cache.stat().st_mode & 0o077 == 0 and cache.stat().st_size == 3000 * len(SCHEMA.names)
+    assert list(tmp_path.iterdir()) == []
+    st = os.fstat(fc._source._cache_file.fileno())
+    assert st.st_mode & 0o077 == 0 and st.st_size == 3000 * len(SCHEMA.names) and st.st_nlink == 0
+    cached = fc._source._cache_file
+    assert fc.counts([(0,)])[0].sum() == 3000   # the second pass reads the cache
     fc.close()
-    assert not cache.exists()
+    assert cached.closed
     assert fc.counts([()])[0][0] == 3000  # still counts, from the source
 
 

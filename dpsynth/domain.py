@@ -816,6 +816,12 @@ class Schema:
             out.append(spec)
         return tuple(out)
 
+    def text_columns(self) -> list[str]:
+        """Categorical columns with a text label (a category or ``other``): text in typed
+        formats such as Parquet, whatever else their labels hold."""
+        return [c.name for c in self.columns if isinstance(c, Categorical)
+                and any(isinstance(x, str) for x in (*c.categories, c.other))]
+
     def zero_masks(self) -> list[tuple[tuple[str, ...], np.ndarray]]:
         """The structural zeros as ``(columns, mask)``: ``mask`` is boolean over the
         cells of ``columns`` (schema order), True on impossible combinations.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -30,16 +30,25 @@ def chunk_sizes(n: int, chunk_rows: int) -> Iterator[int]:
         yield min(chunk_rows, n - start)
 
 
-def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> int:
-    """Write the chunks to ``path`` (``.parquet``/``.pq``: Parquet, else CSV), atomically; returns rows."""
+def write_chunks(chunks: Iterable[pd.DataFrame], path: str | os.PathLike, text_columns: Sequence[str] = ()) -> int:
+    """Write the chunks to ``path`` (``.parquet``/``.pq``: Parquet, else CSV), atomically; returns rows.
+
+    ``text_columns`` are written to Parquet as strings: a column whose labels mix text and
+    numbers (learned zip codes beside "other") has no other Arrow type, and a chunk's own
+    values (no "other" in the first, or all missing) would fix a type the next chunk breaks."""
     if Path(path).suffix.lower() in (".parquet", ".pq"):
-        return _write_parquet(chunks, path)
+        return _write_parquet((_as_text(chunk, text_columns) for chunk in chunks), path)
     rows = 0
     with atomic_write(path, "w") as fh:
         for i, chunk in enumerate(chunks):
             chunk.to_csv(fh, index=False, header=i == 0)
             rows += len(chunk)
     return rows
+
+
+def _as_text(chunk: pd.DataFrame, text_columns: Sequence[str]) -> pd.DataFrame:
+    """``text_columns`` held as Python objects (mixed labels, or only missing values) as strings."""
+    return chunk.astype({c: "string" for c in text_columns if chunk[c].dtype == object})
 
 
 def _write_parquet(chunks: Iterable[pd.DataFrame], path: str | os.PathLike) -> int:

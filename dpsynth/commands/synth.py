@@ -79,12 +79,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if engine != "memory":
             data.close()
+    if args.save_model:   # first: should writing the rows fail, the spent release can still be sampled
+        synth.save(args.save_model)
     rows = synth.sample_to(out, args.rows)
     # the engine asked for, not the one chosen: "auto" picks by the private file's size
     meta = {**synth.release_, "engine": args.engine, "out": str(out), "rows": rows}
     write_json(_metadata_path(out), meta)
     if args.save_model:
-        synth.save(args.save_model)
         meta["model"] = str(args.save_model)
     summary = synth.ledger_.summary(synth.release_["dataset"])
     _report(args, meta, summary)

@@ -240,7 +240,8 @@ class Synthesizer(ABC):
         if n < 0:
             raise InputError(f"rows must be >= 0, got {n}")
         rng = self._sampling_rng(random_state)
-        return write_chunks((self._draw(m, rng) for m in chunk_sizes(n, chunk_rows)), path)
+        return write_chunks((self._draw(m, rng) for m in chunk_sizes(n, chunk_rows)), path,
+                            text_columns=self.schema_.text_columns())
 
     def _sampling_rng(self, random_state: int | np.random.Generator | None) -> np.random.Generator:
         return np.random.default_rng(random_state if random_state is not None else self.insecure_random_state)

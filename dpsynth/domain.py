@@ -763,6 +763,26 @@ _KINDS: dict[str, type[Column]] = {c.kind: c for c in (Categorical, Numeric, Dat
 
 # ----------------------------------------------------------------------------- schema
 
+def value_type(column: Column) -> str:
+    """How a text (CSV) value of ``column`` is read: ``"string"``, ``"double"`` or ``"boolean"``.
+
+    Numeric columns read as numbers, datetimes as text (parsed by the column),
+    categoricals as the type of their categories (numbers, booleans, else text) --
+    what ``pandas.read_csv`` gives the in-memory engine for clean data. The
+    ``other`` label names a bucket, not a value to read: a text ``other`` beside
+    number categories must not turn the column to text (no "1" would match 1).
+    """
+    if isinstance(column, Numeric):
+        return "double"
+    if isinstance(column, Categorical):
+        labels = list(column.categories)
+        if labels and all(isinstance(x, bool) for x in labels):
+            return "boolean"
+        if labels and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in labels):
+            return "double"
+    return "string"
+
+
 class Schema:
     """An ordered set of columns: the public domain of a release.
 
@@ -815,6 +835,12 @@ class Schema:
                                      f"combination possible")
             out.append(spec)
         return tuple(out)
+
+    def csv_dtypes(self) -> dict[str, type]:
+        """``read_csv`` dtypes that keep text categories text (a zip code "01234" is not the
+        number 1234): every complete categorical column that :func:`value_type` reads as text."""
+        return {c.name: str for c in self.columns
+                if isinstance(c, Categorical) and c.learned and value_type(c) == "string"}
 
     def text_columns(self) -> list[str]:
         """Categorical columns with a text label (a category or ``other``): text in typed

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from dpsynth.data import MemoryCounter
-from dpsynth.domain import Categorical, Column, Datetime, Numeric, Schema
+from dpsynth.domain import Categorical, Datetime, Numeric, Schema, value_type
 from dpsynth.errors import InputError
 
 __all__ = ["ENGINES", "AUTO_FILE_BYTES", "DEFAULT_BATCH_ROWS", "MemoryCounter", "FileCounter", "SparkCounter",
@@ -81,26 +81,6 @@ def _source_bytes(p: Path) -> int:
     if p.is_dir():
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return p.stat().st_size
-
-
-def value_type(column: Column) -> str:
-    """How a text (CSV) value of ``column`` is read: ``"string"``, ``"double"`` or ``"boolean"``.
-
-    Numeric columns read as numbers, datetimes as text (parsed by the column),
-    categoricals as the type of their categories (numbers, booleans, else text) --
-    what ``pandas.read_csv`` gives the in-memory engine for clean data. The
-    ``other`` label names a bucket, not a value to read: a text ``other`` beside
-    number categories must not turn the column to text (no "1" would match 1).
-    """
-    if isinstance(column, Numeric):
-        return "double"
-    if isinstance(column, Categorical):
-        labels = list(column.categories)
-        if labels and all(isinstance(x, bool) for x in labels):
-            return "boolean"
-        if labels and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in labels):
-            return "double"
-    return "string"
 
 
 def _require_complete(schema: Schema) -> None:
@@ -658,7 +638,7 @@ def open_counter(source: str | os.PathLike | pd.DataFrame, schema: Schema, engin
     if engine == "memory":
         from dpsynth.io import read_table
 
-        return MemoryCounter(schema.encode(read_table(source)), schema.sizes)
+        return MemoryCounter(schema.encode(read_table(source, schema=schema)), schema.sizes)
     _require_complete(schema)
     if engine == "file":
         return FileCounter(source, schema, batch_rows=batch_rows, cache_dir=cache_dir)

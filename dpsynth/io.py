@@ -18,12 +18,16 @@ import pandas as pd
 from dpsynth.errors import InputError
 
 
-def read_table(path: str | os.PathLike, **read_csv_kwargs: Any) -> pd.DataFrame:
+def read_table(path: str | os.PathLike, *, schema: Any = None, **read_csv_kwargs: Any) -> pd.DataFrame:
     """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame.
 
+    With a ``schema``, CSV columns of text categories are read as text
+    (:meth:`dpsynth.domain.Schema.csv_dtypes`), as the file engine reads them.
     Raises :class:`InputError` with one line naming the file when it is missing,
     unreadable or empty.
     """
+    if schema is not None:
+        read_csv_kwargs = {"dtype": schema.csv_dtypes(), **read_csv_kwargs}
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file; pass the path of a CSV or Parquet file")

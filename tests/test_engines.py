@@ -447,3 +447,15 @@ def test_parquet_takes_labels_that_mix_numbers_and_text(tmp_path):
     assert model.sample_to(tmp_path / "o.parquet", 4000, chunk_rows=5, random_state=0) == 4000
     back = pd.read_parquet(tmp_path / "o.parquet")
     assert set(back["zip"]) <= {"10001", "10002", "10003", "other"} and (back["zip"] == "other").any()
+
+
+def test_text_codes_keep_their_leading_zeros_in_every_engine(tmp_path):
+    """pandas read "01234" as the number 1234, so the memory engine put every zip code in other."""
+    path = tmp_path / "z.csv"
+    path.write_text("zip\n01234\n99999\n01234\nNA\n")
+    schema = Schema.from_json({"columns": {"zip": {"kind": "categorical", "categories": ["01234", "99999"],
+                                                   "other": "other", "missing": True}}})
+    memory = open_counter(path, schema, "memory").counts([(0,)])[0]
+    np.testing.assert_array_equal(memory, [2, 1, 0, 1])
+    with FileCounter(path, schema) as fc:
+        np.testing.assert_array_equal(fc.counts([(0,)])[0], memory)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from dpsynth.attacks import ATTACKS, format_attacks, run_attacks
+from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.io import dump_json, read_table
 
@@ -41,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.targets < 20:
         raise InputError(f"--targets must be at least 20, got {args.targets}")
-    train, holdout, synth = (read_table(p) for p in (args.train, args.holdout, args.synth))
-    result = run_attacks(train, holdout, synth, args.schema, attacks=args.attack, confidence=args.confidence,
+    schema = Schema.from_json(args.schema) if args.schema else None
+    train, holdout, synth = (read_table(p, schema=schema) for p in (args.train, args.holdout, args.synth))
+    result = run_attacks(train, holdout, synth, schema, attacks=args.attack, confidence=args.confidence,
                          n_targets=args.targets, seed=args.seed)
     print(dump_json(result) if args.json else format_attacks(result))
     return 0

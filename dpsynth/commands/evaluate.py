@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.evaluate import evaluate, format_evaluation
 from dpsynth.io import dump_json, read_table
@@ -44,9 +45,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-train-rows must be at least 10, got {args.max_train_rows}")
     if args.no_utility and args.target:
         raise InputError("--target names a TSTR target; it cannot be combined with --no-utility")
-    real, synth = read_table(args.real), read_table(args.synth)
-    holdout = read_table(args.holdout) if args.holdout else None
-    result = evaluate(real, synth, args.schema, args.target, holdout=holdout, run_utility=not args.no_utility,
+    schema = Schema.from_json(args.schema) if args.schema else None
+    real, synth = read_table(args.real, schema=schema), read_table(args.synth, schema=schema)
+    holdout = read_table(args.holdout, schema=schema) if args.holdout else None
+    result = evaluate(real, synth, schema, args.target, holdout=holdout, run_utility=not args.no_utility,
                       n_three_way=args.three_way, max_train_rows=args.max_train_rows, seed=args.seed)
     print(dump_json(result) if args.json else format_evaluation(result))
     return 0

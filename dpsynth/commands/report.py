@@ -118,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.ledger}: no dataset {args.dataset!r} in this ledger; "
                                  f"it has {', '.join(led.datasets()) or 'none'}")
             ledger = led.summary(args.dataset)
-    synth = read_table(args.synth)
-    real = None if args.public else read_table(args.real)
-    holdout = read_table(args.holdout) if args.holdout else None
+    synth = read_table(args.synth, schema=schema)
+    real = None if args.public else read_table(args.real, schema=schema)
+    holdout = read_table(args.holdout, schema=schema) if args.holdout else None
     inputs = {"real": None if args.public else args.real, "synth": args.synth,
               "synth_sha256": file_sha256(args.synth), "schema": args.schema, "release": release_path,
               "ledger": args.ledger, "dataset": args.dataset, "holdout": args.holdout, "audit": args.audit}

@@ -54,7 +54,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.out is not None:
         raise InputError("--check validates an existing schema; it cannot be combined with --out")
     schema = Schema.from_json(args.check)
-    data = read_table(args.data)
+    data = read_table(args.data, schema=schema)
     if schema.learnable:   # the cells are not known until a release learns them
         check_data(data, schema)
     else:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     twin = json_path_for(out)
     check_outputs({"--out": out, "its JSON twin": twin}, {"DATA": args.data, "--schema": args.schema})
     schema = Schema.from_json(args.schema)
-    data = read_table(args.data)
+    data = read_table(args.data, schema=schema)
     result = tradeoff(data, schema, epsilons, method=args.method, target=args.target, reps=args.reps,
                       workers=args.workers, delta=args.delta, test_fraction=args.test_fraction,
                       schema_is_public=args.schema_is_public, attacks=args.attack, n_targets=args.targets,

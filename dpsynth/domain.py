@@ -362,7 +362,8 @@ class Categorical(Column):
 
     @staticmethod
     def _same(a: Any, b: Any) -> bool:
-        return (type(a) is str) == (type(b) is str) and a == b
+        """Equal and of one kind: text, boolean or number (pandas and Python let True == 1)."""
+        return (type(a) is str) == (type(b) is str) and isinstance(a, bool) == isinstance(b, bool) and a == b
 
     def zero_cells(self, spec: list) -> np.ndarray:
         """Learned categories: a value not among them (it would fall into ``other``,
@@ -378,6 +379,7 @@ class Categorical(Column):
 
     def _encode_present(self, values: pd.Series) -> np.ndarray:
         codes = self._index.get_indexer(values)
+        self._unmatch_bool_number(values, codes)
         bad = codes < 0
         if bad.any():
             if self.other is not None:
@@ -397,6 +399,21 @@ class Categorical(Column):
                     f"\"categories\" or declare an \"other\" bucket"
                 )
         return codes
+
+    def _unmatch_bool_number(self, values: pd.Series, codes: np.ndarray) -> None:
+        """Undo the matches pandas makes between booleans and numbers (True == 1, 0.0 == False):
+        a boolean value names only a boolean category, a number only a number (in place)."""
+        cat_bool = np.array([isinstance(c, bool) for c in self.categories], dtype=bool)
+        if not cat_bool.any() and not (values.dtype == object and any(_is_number(c) for c in self.categories)):
+            return
+        if pd.api.types.is_bool_dtype(values.dtype):
+            val_bool = np.ones(len(values), dtype=bool)
+        elif values.dtype == object:
+            val_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        else:
+            val_bool = np.zeros(len(values), dtype=bool)
+        hit = codes >= 0
+        codes[hit & (val_bool != cat_bool[np.where(hit, codes, 0)])] = -1
 
     def _decode(self, codes: np.ndarray, na: np.ndarray, rng: np.random.Generator) -> pd.Series:
         labels = list(self.categories) + ([self.other] if self.other is not None else [])

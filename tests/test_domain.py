@@ -450,3 +450,18 @@ def test_pgm_domain_files_encode_exactly(name):
     codes = schema.encode(df)
     assert (codes == df[list(schema.names)].to_numpy()).all()
     assert schema.decode(codes, None).equals(df[list(schema.names)])
+
+
+def test_booleans_and_numbers_never_name_each_other():
+    """pandas matches True to 1 and 0.0 to False; a schema's categories keep them apart
+    (numbers still match across int and float: 1.0 read with a missing value names 1)."""
+    numbers = Categorical("a", (1, 2), other="other")
+    np.testing.assert_array_equal(numbers.encode(pd.Series([True, 2, 1.0], dtype=object)), [2, 1, 0])
+    flags = Categorical("a", (False, True), other="x")
+    np.testing.assert_array_equal(flags.encode(pd.Series([0, 1.0, True], dtype=object)), [2, 2, 1])
+    np.testing.assert_array_equal(flags.encode(pd.Series([0.0, 1.0])), [2, 2])
+    np.testing.assert_array_equal(flags.encode(pd.Series([True, False])), [1, 0])
+    with pytest.raises(InputError, match="outside the schema"):
+        Categorical("a", (1, 2)).encode(pd.Series([True, 2], dtype=object))
+    with pytest.raises(InputError, match="not one of its categories"):
+        Categorical("a", (1, 2)).zero_spec([True])

@@ -32,7 +32,9 @@ def synth_args(files, *extra: str) -> list[str]:
 
 def test_synth_writes_rows_and_metadata(files, capsys):
     assert main(synth_args(files, "--rows", "123", "--json")) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert "no --ledger" in captured.err   # a one-off budget composes with nothing: said, not silent
     rows = pd.read_csv(files["dir"] / "out.csv")
     assert len(rows) == 123 and list(rows.columns) == ["a", "b", "c", "d"]
     meta = json.loads((files["dir"] / "out.csv.release.json").read_text())

@@ -6,6 +6,7 @@ so a refused run spends nothing; a run refused for budget (exit 3) writes nothin
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dpsynth.accounting import Ledger
@@ -98,6 +99,10 @@ def _metadata_path(out: Path) -> Path:
 
 def _report(args: argparse.Namespace, meta: dict, summary: dict) -> None:
     warn_if_research(meta)
+    if args.ledger is None:
+        sys.stderr.write("dpsynth: note: no --ledger: this release was charged to a one-off budget of exactly its "
+                         "(epsilon, delta); it adds up with no other release on the same data unless you track "
+                         "them (dpsynth ledger init, then --ledger L --dataset NAME)\n")
     if args.json:
         print(dump_json({"release": meta, "ledger": summary}))
         return

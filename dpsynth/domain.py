@@ -746,8 +746,8 @@ class Datetime(Column):
         if not pd.api.types.is_datetime64_any_dtype(values.dtype):
             try:
                 parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
-            except (ValueError, TypeError):  # mixed UTC offsets
-                parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+            except (ValueError, TypeError):  # mixed UTC offsets, or offsets beside plain wall times
+                parsed = self._parse_mixed(values)
             bad = parsed.isna().to_numpy(dtype=bool)
             if bad.any():
                 raise InputError(f"column {self.name!r}: {int(bad.sum())} value(s) are not ISO 8601 dates "
@@ -759,6 +759,20 @@ class Datetime(Column):
             return parsed.astype("datetime64[ns]").to_numpy().view(np.int64)
         except (ValueError, OverflowError):
             raise InputError(f"column {self.name!r}: dates outside 1677..2262 cannot be encoded") from None
+
+    def _parse_mixed(self, values: pd.Series) -> pd.Series:
+        """ISO strings some with a UTC offset, some without: those with one converted to
+        ``timezone`` (or UTC), the others kept as the wall times they are (not read as UTC),
+        so the result does not depend on which values share a batch."""
+        aware = values.astype(str).str.contains(r"[T ]\d.*(?:Z|[+-]\d\d(?::?\d\d)?)$", regex=True)
+        aware = aware.to_numpy(dtype=bool)
+        out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+        if aware.any():
+            zoned = pd.to_datetime(values[aware], format="ISO8601", errors="coerce", utc=True)
+            out[aware] = zoned.dt.tz_convert(self.timezone or "UTC").dt.tz_localize(None).astype("datetime64[ns]")
+        if (~aware).any():
+            out[~aware] = pd.to_datetime(values[~aware], format="ISO8601", errors="coerce").astype("datetime64[ns]")
+        return out
 
     def _encode_present(self, values: pd.Series) -> np.ndarray:
         ns = np.clip(self.to_wall_ns(values), self._edges[0], self._edges[-1])

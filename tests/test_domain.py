@@ -465,3 +465,17 @@ def test_booleans_and_numbers_never_name_each_other():
         Categorical("a", (1, 2)).encode(pd.Series([True, 2], dtype=object))
     with pytest.raises(InputError, match="not one of its categories"):
         Categorical("a", (1, 2)).zero_spec([True])
+
+
+def test_plain_times_stay_wall_times_beside_values_with_an_offset():
+    """One value with a UTC offset made pandas read the whole batch as UTC, so plain wall
+    times shifted by the zone's offset, and counts depended on how rows fell into batches."""
+    s = Schema.from_json({"columns": {"t": {"kind": "datetime", "lower": "2020-01-01T00:00",
+                                            "upper": "2020-01-02T00:00", "bins": 24, "resolution": "1h",
+                                            "timezone": "Asia/Kolkata"}}})
+    plain = ["2020-01-01T08:00", "2020-01-01T23:00"]
+    alone = s.encode(pd.DataFrame({"t": plain}))[:, 0]
+    beside = s.encode(pd.DataFrame({"t": plain + ["2020-01-01T02:30:00+00:00", "2020-01-01T10:00:00Z"]}))[:, 0]
+    wall = s.encode(pd.DataFrame({"t": ["2020-01-01T08:00", "2020-01-01T15:30"]}))[:, 0]
+    assert alone[0] != alone[1] and wall[0] != wall[1]
+    np.testing.assert_array_equal(beside, [*alone, *wall])   # 02:30 UTC is 08:00 in Kolkata, 10:00Z 15:30

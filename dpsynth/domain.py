@@ -125,6 +125,15 @@ def _finite(name: str, key: str, value: Any) -> float | int:
     return _canonical_number(value)
 
 
+def _duration_text(ns: int) -> str:
+    """A fixed duration in its largest whole unit: "1W", "168h" and "7D" all read "7D"."""
+    for unit, size in (("D", 86_400 * 10**9), ("h", 3_600 * 10**9), ("min", 60 * 10**9), ("s", 10**9),
+                       ("ms", 10**6), ("us", 10**3), ("ns", 1)):
+        if ns % size == 0:
+            return f"{ns // size}{unit}"
+    raise AssertionError("unreachable: every duration is a whole number of nanoseconds")
+
+
 def _bins(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_BINS:
         raise InputError(f"column {name!r}: 'bins' must be a whole number from 1 to {MAX_BINS:,}, got {value!r}")
@@ -211,7 +220,9 @@ class Column:
         out[:self.n_values] = (first >= lo) & (last <= hi)
         return out
 
-    def _range_spec(self, spec: Any, to_number: Any) -> dict[str, Any]:
+    def _range_spec(self, spec: Any, to_number: Any, to_json: Any) -> dict[str, Any]:
+        """A ``{"min", "max"}`` range checked with ``to_number(value, key)``, in the normalised
+        JSON form ``to_json(number)`` (49 and 49.0 hash alike)."""
         if not isinstance(spec, Mapping) or not spec or set(spec) - {"min", "max"}:
             raise InputError(f"structural zero on column {self.name!r}: a {self.kind} column takes a range "
                              f"{{\"min\": ..., \"max\": ...}} (one or both), got {spec!r}")
@@ -219,7 +230,7 @@ class Column:
         if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
             raise InputError(f"structural zero on column {self.name!r}: min {spec['min']!r} is above "
                              f"max {spec['max']!r}")
-        return {k: spec[k] for k in ("min", "max") if k in spec}
+        return {k: to_json(bounds[k]) for k in ("min", "max") if k in spec}
 
     def _encode_present(self, values: pd.Series) -> np.ndarray:
         raise NotImplementedError
@@ -345,7 +356,7 @@ class Categorical(Column):
         if not isinstance(spec, (list, tuple)) or not spec:
             raise InputError(f"structural zero on column {self.name!r}: a categorical column takes a non-empty "
                              f"list of its values (null for the missing cell), got {spec!r}")
-        values = [_plain(v) for v in spec]
+        values = [_canonical_number(v) if _is_number(v) else v for v in map(_plain, spec)]
         for v in values:
             if v is not None and not isinstance(v, (str, int, float, bool)):
                 raise InputError(f"structural zero on column {self.name!r}: {v!r} is not a category value")
@@ -549,7 +560,8 @@ class Numeric(Column):
         return out
 
     def zero_spec(self, spec: Any, strict: bool = True) -> dict[str, Any]:
-        return self._range_spec(spec, lambda v, key: _finite(self.name, f"structural zero {key}", v))
+        return self._range_spec(spec, lambda v, key: _finite(self.name, f"structural zero {key}", v),
+                                _canonical_number)
 
     def zero_cells(self, spec: Mapping[str, Any]) -> np.ndarray:
         """Bins lying entirely in the range (integer columns: every whole number of the bin)."""
@@ -682,9 +694,9 @@ class Datetime(Column):
         if self.bins is not None:
             out["bins"] = self.bins
         else:
-            out["bin_width"] = self.bin_width
+            out["bin_width"] = _duration_text(self._timedelta_ns(self.bin_width, "bin_width"))
         if self.resolution is not None:
-            out["resolution"] = self.resolution
+            out["resolution"] = _duration_text(self._timedelta_ns(self.resolution, "resolution"))
         if self.timezone is not None:
             out["timezone"] = self.timezone
         out["missing"] = self.missing
@@ -721,7 +733,7 @@ class Datetime(Column):
         return pd.Timestamp(ns, unit="ns").isoformat()
 
     def zero_spec(self, spec: Any, strict: bool = True) -> dict[str, Any]:
-        return self._range_spec(spec, lambda v, key: self._wall_ns(v, f"structural zero {key}"))
+        return self._range_spec(spec, lambda v, key: self._wall_ns(v, f"structural zero {key}"), self._iso)
 
     def zero_cells(self, spec: Mapping[str, Any]) -> np.ndarray:
         """Bins whose every time on the resolution grid lies in the range."""

@@ -479,3 +479,17 @@ def test_plain_times_stay_wall_times_beside_values_with_an_offset():
     wall = s.encode(pd.DataFrame({"t": ["2020-01-01T08:00", "2020-01-01T15:30"]}))[:, 0]
     assert alone[0] != alone[1] and wall[0] != wall[1]
     np.testing.assert_array_equal(beside, [*alone, *wall])   # 02:30 UTC is 08:00 in Kolkata, 10:00Z 15:30
+
+
+def test_the_hash_does_not_depend_on_how_numbers_dates_and_durations_are_written():
+    def schema(width, top, start):
+        return Schema.from_json({"columns": {
+            "n": {"kind": "numeric", "lower": 0, "upper": 100, "bins": 4},
+            "t": {"kind": "datetime", "lower": "2020-01-01", "upper": "2020-12-31", "bin_width": width,
+                  "resolution": "1D"}},
+            "structural_zeros": [{"n": {"max": top}, "t": {"min": start}}]})
+    variants = [schema(w, m, d) for w in ("7D", "1W", "168h") for m in (49, 49.0)
+                for d in ("2020-06-30", "2020-06-30T00:00:00")]
+    assert len({s.hash() for s in variants}) == 1
+    assert variants[-1].to_dict()["structural_zeros"] == [{"n": {"max": 49}, "t": {"min": "2020-06-30T00:00:00"}}]
+    assert Schema.from_json(variants[-1].to_dict()).hash() == variants[0].hash()

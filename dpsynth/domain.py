@@ -795,10 +795,29 @@ class Datetime(Column):
         ns = self._edges[0] + rng.integers(jlo[codes], jhi[codes], endpoint=True) * self._step
         values = pd.Series(ns.view("datetime64[ns]"), name=self.name)
         values[na] = pd.NaT
-        if self.timezone is not None:
-            values = values.dt.tz_localize(self.timezone, ambiguous=np.zeros(len(values), dtype=bool),
-                                           nonexistent="shift_forward")
-        return values
+        if self.timezone is None:
+            return values
+        return self._localize(values, codes, na, rng, jlo, jhi)
+
+    def _localize(self, values: pd.Series, codes: np.ndarray, na: np.ndarray, rng: np.random.Generator,
+                  jlo: np.ndarray, jhi: np.ndarray, tries: int = 20) -> pd.Series:
+        """Wall times in ``timezone``. A time in a daylight-saving gap does not exist; shifted
+        forward it can leave its bin, so it is drawn again within the bin (shifted only when
+        ``tries`` draws all fall in the gap, as for a bin inside it)."""
+        def localize(v: pd.Series, nonexistent: str) -> pd.Series:
+            return v.dt.tz_localize(self.timezone, ambiguous=np.zeros(len(v), dtype=bool), nonexistent=nonexistent)
+
+        out = localize(values, "NaT")
+        for _ in range(tries):
+            gap = (out.isna().to_numpy() & ~na).nonzero()[0]
+            if not gap.size:
+                return out
+            c = codes[gap]
+            redraw = self._edges[0] + rng.integers(jlo[c], jhi[c], endpoint=True) * self._step
+            out.iloc[gap] = localize(pd.Series(redraw.view("datetime64[ns]")), "NaT").to_numpy()
+        gap = out.isna().to_numpy() & ~na
+        out[gap] = localize(values[gap], "shift_forward")
+        return out
 
 
 _KINDS: dict[str, type[Column]] = {c.kind: c for c in (Categorical, Numeric, Datetime)}

@@ -23,6 +23,7 @@ from typing import Sequence
 
 from dpsynth import __version__
 from dpsynth.errors import BudgetExceeded, InputError
+from dpsynth.io import dump_json
 
 EXIT_OK, EXIT_VIOLATION, EXIT_INPUT, EXIT_BUDGET, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -70,7 +71,7 @@ def _fail(code: int, message: str, as_json: bool = False) -> int:
 
 
 def _print_error(line: str, code: int) -> None:
-    print(json.dumps({"error": line, "exit_code": code}))
+    print(dump_json({"error": line, "exit_code": code}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

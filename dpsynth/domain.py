@@ -791,16 +791,20 @@ class Datetime(Column):
         return np.searchsorted(self._edges[1:-1], ns, side="right")
 
     def _decode(self, codes: np.ndarray, na: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        jlo, jhi = self._grid_ranges()
-        ns = self._edges[0] + rng.integers(jlo[codes], jhi[codes], endpoint=True) * self._step
-        values = pd.Series(ns.view("datetime64[ns]"), name=self.name)
+        values = pd.Series(self._draw_wall(codes, rng), name=self.name)
         values[na] = pd.NaT
         if self.timezone is None:
             return values
-        return self._localize(values, codes, na, rng, jlo, jhi)
+        return self._localize(values, codes, na, rng)
+
+    def _draw_wall(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A wall time (datetime64[ns]) drawn uniformly from the resolution grid of each code's bin."""
+        jlo, jhi = self._grid_ranges()
+        ns = self._edges[0] + rng.integers(jlo[codes], jhi[codes], endpoint=True) * self._step
+        return ns.view("datetime64[ns]")
 
     def _localize(self, values: pd.Series, codes: np.ndarray, na: np.ndarray, rng: np.random.Generator,
-                  jlo: np.ndarray, jhi: np.ndarray, tries: int = 20) -> pd.Series:
+                  tries: int = 20) -> pd.Series:
         """Wall times in ``timezone``. A time in a daylight-saving gap does not exist; shifted
         forward it can leave its bin, so it is drawn again within the bin (shifted only when
         ``tries`` draws all fall in the gap, as for a bin inside it)."""
@@ -812,9 +816,7 @@ class Datetime(Column):
             gap = (out.isna().to_numpy() & ~na).nonzero()[0]
             if not gap.size:
                 return out
-            c = codes[gap]
-            redraw = self._edges[0] + rng.integers(jlo[c], jhi[c], endpoint=True) * self._step
-            out.iloc[gap] = localize(pd.Series(redraw.view("datetime64[ns]")), "NaT").to_numpy()
+            out.iloc[gap] = localize(pd.Series(self._draw_wall(codes[gap], rng)), "NaT").to_numpy()
         gap = out.isna().to_numpy() & ~na
         out[gap] = localize(values[gap], "shift_forward")
         return out
@@ -840,7 +842,7 @@ def value_type(column: Column) -> str:
         labels = list(column.categories)
         if labels and all(isinstance(x, bool) for x in labels):
             return "boolean"
-        if labels and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in labels):
+        if labels and all(_is_number(x) for x in labels):
             return "double"
     return "string"
 

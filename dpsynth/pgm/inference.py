@@ -42,6 +42,9 @@ def _embed(domain: Domain, clique: Sequence[str], sub: Sequence[str]) -> tuple[i
 class BeliefPropagation:
     """Sum-product on one junction tree; arrays are lists indexed like ``tree.cliques``."""
 
+    #: Exact calibration always converges (the region graph's may stop short: mirror descent reads this).
+    converged = True
+
     def __init__(self, domain: Domain, tree: JunctionTree) -> None:
         self.domain = domain
         self.tree = tree

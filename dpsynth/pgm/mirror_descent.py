@@ -109,7 +109,7 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
         step *= GROWTH
         if len(best) > window and best[-window - 1] - best[-1] <= tol * abs(best[-1]):
             break
-        stalled = 0 if getattr(bp, "converged", True) else stalled + 1
+        stalled = 0 if bp.converged else stalled + 1
         if stalled >= STALLED:
             break
     return x, it

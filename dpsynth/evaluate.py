@@ -303,6 +303,18 @@ def _column_summary(col: str, r: pd.Series, s: pd.Series, numeric: bool, tvd: fl
     return out
 
 
+def _read_as_categories(real: pd.Series, synth: pd.Series) -> str | None:
+    """Why a column SYNTH holds as numbers is compared as categories, when REAL's
+    non-numeric values decided it (bins are read off REAL without a schema)."""
+    if is_numeric_column(real) or not is_numeric_column(synth):
+        return None
+    stray = real[pd.to_numeric(real, errors="coerce").isna() & real.notna()]
+    if stray.empty or len(stray) == real.notna().sum():
+        return None
+    return (f"compared as categories: REAL holds {len(stray)} non-numeric value(s) such as {stray.iloc[0]!r} "
+            "beside numbers, and SYNTH holds numbers; fix REAL or pass --schema to bin the column as numbers")
+
+
 def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_three_way: int = 200,
              bins: int = 32, seed: int = 0, n_worst: int = 10, n_top_categories: int = 10) -> dict:
     """Marginal TVDs, association-matrix difference and per-column summaries.
@@ -363,6 +375,11 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
         _column_summary(c, real[c], synth[c], numeric[k], one[k]["tvd"], n_top_categories)
         for k, c in enumerate(names)
     ]
+    if schema is None:
+        for entry in columns:
+            note = _read_as_categories(real[entry["column"]], synth[entry["column"]])
+            if note:
+                entry["note"] = note
     return {
         "n_real": int(len(real)),
         "n_synth": int(len(synth)),
@@ -678,6 +695,8 @@ def format_evaluation(result: dict) -> str:
         else:
             extra = f"{c['n_categories_real']} vs {c['n_categories_synth']} categories, unseen {_fmt(c['unseen_in_real_rate'])}"
         lines.append(f"  {c['column']}: TVD {_fmt(c['tvd'])}, {extra}, missing {_fmt(c['missing_real'])} vs {_fmt(c['missing_synth'])}")
+        if c.get("note"):
+            lines.append(f"    note: {c['note']}")
     u = result.get("utility")
     if u:
         lines += ["", f"Utility (train on synthetic / train on real, tested on the {u['test_set']}):"]

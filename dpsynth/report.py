@@ -910,12 +910,12 @@ def json_path_for(out: str | Path) -> Path:
 
 
 def write_report(report: dict, out: str | Path) -> tuple[Path, Path]:
-    """Write the HTML page to ``out`` and its JSON twin beside it (both atomically)."""
+    """Write the HTML page to ``out`` and its JSON twin beside it, atomically
+    and together: a failure while writing either leaves neither changed."""
     out = Path(out)
     twin = json_path_for(out)
     page = render_html(report)
-    with atomic_write(twin) as fh:
-        fh.write(dump_json(report) + "\n")
-    with atomic_write(out) as fh:
-        fh.write(page)
+    with atomic_write(out) as page_fh, atomic_write(twin) as twin_fh:
+        twin_fh.write(dump_json(report) + "\n")
+        page_fh.write(page)
     return out, twin

@@ -310,3 +310,20 @@ def test_one_column_and_empty_tables():
         utility(one, one, targets=["c"])
     with pytest.raises(InputError, match="SYNTH has no rows"):
         fidelity(one, one.iloc[:0])
+
+
+def test_a_stray_string_in_real_is_named_when_it_makes_a_column_categorical():
+    """Without a schema REAL decides each column's kind: one non-numeric value among
+    numbers makes it categorical, and the column's entry says why and what to do."""
+    rng = np.random.default_rng(0)
+    ages = rng.integers(18, 90, 300)
+    real = pd.DataFrame({"age": ages.astype(object), "sex": rng.choice(["F", "M"], 300)})
+    real.loc[7, "age"] = "unknown"
+    synth = pd.DataFrame({"age": rng.integers(18, 90, 300), "sex": rng.choice(["F", "M"], 300)})
+    age, sex = fidelity(real, synth)["columns"]
+    assert age["kind"] == "categorical" and "'unknown'" in age["note"] and "--schema" in age["note"]
+    assert "note" not in sex
+    clean = real.assign(age=ages)  # all numbers: compared as numbers, nothing to say
+    assert "note" not in fidelity(clean, synth)["columns"][0]
+    labels = real.assign(age=rng.choice(["young", "old"], 300))  # a categorical column: nothing to say
+    assert "note" not in fidelity(labels, synth)["columns"][0]

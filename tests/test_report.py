@@ -253,3 +253,20 @@ def test_a_one_column_table_gets_a_report(tmp_path, capsys):
     assert main(["report", str(tmp_path / "r.csv"), str(tmp_path / "s.csv"), "--out", str(tmp_path / "x.html")]) == 0
     rep = json.loads((tmp_path / "x.json").read_text())
     assert rep["fidelity"]["tvd"]["2"]["mean"] is None and rep["utility"]["targets"] == []
+
+
+
+def test_a_failed_page_write_leaves_the_previous_pair(tmp_path, monkeypatch):
+    """The page and its JSON twin are written together: when writing the page
+    fails, the earlier page and twin stay as they were and no temporary remains."""
+    from dpsynth import report as report_module
+
+    out = tmp_path / "report.html"
+    monkeypatch.setattr(report_module, "render_html", lambda report: "<p>first</p>")
+    report_module.write_report({"note": "first"}, out)
+    before = (out.read_text(), out.with_suffix(".json").read_text())
+    monkeypatch.setattr(report_module, "render_html", lambda report: object())  # write() refuses it
+    with pytest.raises(TypeError):
+        report_module.write_report({"note": "second"}, out)
+    assert (out.read_text(), out.with_suffix(".json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json"]

@@ -40,6 +40,7 @@ from dpsynth.errors import InputError
 SCHEMA_VERSION = 1
 #: Largest number of bins a numeric or datetime column may declare.
 MAX_BINS = 10**6
+MAX_EXACT_INT = 2**53   # past it floats (bin edges) and many JSON readers lose integers' exactness
 DEFAULT_MAX_CATEGORIES = 32
 #: The spec value that leaves categories / bin edges to be learned with DP.
 LEARN = "learn"
@@ -75,7 +76,7 @@ def _plain(x: Any) -> Any:
 def _canonical_number(x: float | int) -> float | int:
     """Whole numbers as int (so 0 and 0.0 hash alike), others as float."""
     x = _plain(x)
-    if isinstance(x, float) and x.is_integer() and abs(x) < 2**53:
+    if isinstance(x, float) and x.is_integer() and abs(x) <= MAX_EXACT_INT:
         return int(x)
     return x
 
@@ -1166,13 +1167,13 @@ def _draft_column(name: str, s: pd.Series, max_categories: int, bins: int) -> Co
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return _draft_datetime(name, present, missing, bins)
     if pd.api.types.is_integer_dtype(dtype):
-        return _draft_integer(name, present.astype(np.int64), missing, max_categories, bins)
+        return _draft_integer(name, _exact_integers(name, present), missing, max_categories, bins)
     if pd.api.types.is_float_dtype(dtype):
         x = present.to_numpy(dtype=np.float64)
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise InputError(f"column {name!r}: no finite numbers to draft bounds from; write its spec by hand")
-        if missing and finite.size == x.size and np.array_equal(x, np.round(x)) and np.abs(x).max() < 2**53:
+        if missing and finite.size == x.size and np.array_equal(x, np.round(x)) and np.abs(x).max() <= MAX_EXACT_INT:
             return _draft_integer(name, pd.Series(x.astype(np.int64)), missing, max_categories, bins)
         lower, upper = float(finite.min()), float(finite.max())
         return Numeric(name=name, lower=lower, upper=upper, bins=1 if lower == upper else bins, missing=missing)
@@ -1212,6 +1213,17 @@ def _draft_categories(name: str, present: pd.Series, missing: bool, max_categori
                      if c not in labels)
     return Categorical(name=name, categories=tuple(sorted(labels, key=_label_order)), other=other,
                        missing=missing)
+
+
+def _exact_integers(name: str, present: pd.Series) -> pd.Series:
+    """``present`` as int64, or InputError naming a value past 2**53 in magnitude:
+    bounds and bin edges are floats, and uint64 beyond int64 would wrap."""
+    big = present[(present > MAX_EXACT_INT) | (present < -MAX_EXACT_INT)]
+    if len(big):
+        raise InputError(f"column {name!r}: integers as large as {big.iloc[0]} are past 2**53, where bin edges "
+                         f"(floats) and many JSON readers lose exactness; drop the column if it is an identifier "
+                         f"(identifiers should not be released), else convert it to strings")
+    return present.astype(np.int64)
 
 
 def _draft_integer(name: str, present: pd.Series, missing: bool, max_categories: int, bins: int) -> Column:

@@ -38,6 +38,7 @@ from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, JunctionTree, 
 
 FORMAT = "dpsynth-model"
 FORMAT_VERSION = 2       # the newest version this dpsynth reads; exact models are written as 1
+MAX_METADATA_BYTES = 2**30   # the metadata member, uncompressed (4 bytes a character)
 
 
 def save(synth: Any, path: str | os.PathLike) -> None:
@@ -82,70 +83,99 @@ def load(path: str | os.PathLike) -> Any:
     from dpsynth.synthesizers import METHODS
     from dpsynth.synthesizers.compress import Compression
 
-    meta, arrays = _read(path)
-    try:
-        schema = Schema.from_json(meta["schema"])
-        domain = Domain(meta["domain"]["names"], meta["domain"]["sizes"])
-        model = _model(meta, arrays, domain)
-        cls = METHODS[meta["method"]]
-        release = meta["release"]
-        synth = cls(epsilon=release["epsilon"], delta=release["delta"])
-        synth.schema_, synth.model_, synth.release_, synth.ledger_ = schema, model, release, None
-        base = Domain(schema.names, schema.sizes)
-        synth.compression_ = None if meta["compression"] is None else Compression(
-            base, {a: np.asarray(v, dtype=bool) for a, v in meta["compression"].items()})
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InputError(f"{path}: not a valid dpsynth model file ({type(exc).__name__}: {exc}); "
-                         "re-create it with `dpsynth synth ... --save-model`") from exc
+    meta, archive = _open(path)
+    with archive:
+        try:
+            schema = Schema.from_json(meta["schema"])
+            domain = Domain(meta["domain"]["names"], meta["domain"]["sizes"])
+            model = _model(meta, archive, domain)
+            cls = METHODS[meta["method"]]
+            release = meta["release"]
+            synth = cls(epsilon=release["epsilon"], delta=release["delta"])
+            synth.schema_, synth.model_, synth.release_, synth.ledger_ = schema, model, release, None
+            base = Domain(schema.names, schema.sizes)
+            synth.compression_ = None if meta["compression"] is None else Compression(
+                base, {a: np.asarray(v, dtype=bool) for a, v in meta["compression"].items()})
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InputError(f"{path}: not a valid dpsynth model file ({type(exc).__name__}: {exc}); "
+                             "re-create it with `dpsynth synth ... --save-model`") from exc
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise _unreadable(path, exc) from exc
     return synth
 
 
-def _arrays(arrays: dict[str, np.ndarray], prefix: str, shapes: list[tuple[int, ...]],
-            dtype: type = np.float64) -> list[np.ndarray]:
-    """Arrays ``<prefix>_0, <prefix>_1, ...`` as ``dtype``, checked against ``shapes``."""
-    out = [np.asarray(arrays[f"{prefix}_{i}"], dtype=dtype) for i in range(len(shapes))]
-    for i, (a, shape) in enumerate(zip(out, shapes)):
-        if a.shape != shape:
-            raise ValueError(f"{prefix} {i} has shape {a.shape}, its attribute set needs {shape}")
+def _arrays(archive: Any, prefix: str, shapes: list[tuple[int, ...]], dtype: type = np.float64) -> list[np.ndarray]:
+    """Members ``<prefix>_0, <prefix>_1, ...`` of the archive as ``dtype``. Each
+    member's header is checked against ``shapes`` before its data is read, so a
+    crafted file cannot make loading allocate more than its metadata's model."""
+    out = []
+    for i, shape in enumerate(shapes):
+        name = f"{prefix}_{i}"
+        stored = _header_shape(archive, name)
+        if stored != shape:
+            raise ValueError(f"{prefix} {i} has shape {stored}, its attribute set needs {shape}")
+        out.append(np.asarray(archive[name], dtype=dtype))
     return out
 
 
-def _model(meta: dict, arrays: dict[str, np.ndarray], domain: Domain) -> GraphicalModel | ApproximateModel:
+def _header_shape(archive: Any, name: str) -> tuple[int, ...]:
+    """The shape member ``name``'s .npy header declares, read without its data."""
+    with archive.zip.open(f"{name}.npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"{name} is in .npy format version {version}, which dpsynth does not write")
+        return tuple(readers[version](fh)[0])
+
+
+def _model(meta: dict, archive: Any, domain: Domain) -> GraphicalModel | ApproximateModel:
     """The model described by a file's metadata and arrays."""
     cliques = [tuple(c) for c in meta["cliques"]]
     if meta.get("inference", "exact") == "approx":
         rg = meta["region_graph"]
         graph = RegionGraph(tuple(tuple(r) for r in rg["regions"]), tuple(tuple(p) for p in rg["parents"]),
                             tuple(rg["cells"]), tuple(float(c) for c in rg["counting"]))
-        marginals = _arrays(arrays, "marginal", [domain.shape(r) for r in graph.regions])
+        marginals = _arrays(archive, "marginal", [domain.shape(r) for r in graph.regions])
         zero_sets = [tuple(z) for z in meta["zeros"]]
-        masks = _arrays(arrays, "zero", [domain.shape(z) for z in zero_sets], bool)
+        masks = _arrays(archive, "zero", [domain.shape(z) for z in zero_sets], bool)
         return ApproximateModel(domain, graph, marginals, meta["total"], cliques=cliques,
                                 zeros=list(zip(zero_sets, masks)))
     jt = meta["junction_tree"]
     tree = JunctionTree(tuple(tuple(c) for c in jt["cliques"]), tuple(jt["parent"]), tuple(jt["order"]),
                         tuple(tuple(s) for s in jt["separators"]), tuple(jt["cells"]))
-    potentials = _arrays(arrays, "potential", [domain.shape(c) for c in tree.cliques])
+    potentials = _arrays(archive, "potential", [domain.shape(c) for c in tree.cliques])
     return GraphicalModel(domain, tree, potentials, meta["total"], cliques=cliques)
 
 
-def _read(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+def _open(path: str | os.PathLike) -> tuple[dict, Any]:
+    """The file's metadata and its open archive (arrays are read on demand, :func:`_arrays`)."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such model file; create one with `dpsynth synth ... --save-model {path}`")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["metadata"][()]))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise ValueError("no dpsynth-model metadata")
-            version = meta.get("format_version")
-            if not isinstance(version, int) or version > FORMAT_VERSION:
-                raise InputError(f"{path}: model format version {version} is newer than this dpsynth supports "
-                                 f"({FORMAT_VERSION}); upgrade dpsynth to read it")
-            arrays = {name: np.asarray(archive[name]) for name in archive.files if name != "metadata"}
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise _unreadable(path, exc) from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise _unreadable(path, ValueError("a single array, not a model archive"))
+    try:
+        if archive.zip.getinfo("metadata.npy").file_size > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata past {MAX_METADATA_BYTES} bytes")
+        meta = json.loads(str(archive["metadata"][()]))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError("no dpsynth-model metadata")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise InputError(f"{path}: model format version {version} is newer than this dpsynth supports "
+                             f"({FORMAT_VERSION}); upgrade dpsynth to read it")
     except InputError:
+        archive.close()
         raise
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a readable dpsynth model file (corrupt or truncated: {exc}); "
-                         "re-create it with `dpsynth synth ... --save-model`") from exc
-    return meta, arrays
+        archive.close()
+        raise _unreadable(path, exc) from exc
+    return meta, archive
 
+
+def _unreadable(path: str | os.PathLike, exc: BaseException) -> InputError:
+    return InputError(f"{path}: not a readable dpsynth model file (corrupt or truncated: {exc}); "
+                      "re-create it with `dpsynth synth ... --save-model`")

@@ -57,7 +57,29 @@ def _rewrite_metadata(src: Path, dst: Path, change) -> None:
         np.savez(fh, metadata=np.array(json.dumps(meta)), **arrays)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "newer", "missing", "pickle", "shape"])
+def _huge_member(src: Path, dst: Path, name: str) -> None:
+    """``src`` with member ``name`` (replaced or added) a .npy header declaring 10**12
+    doubles (8 TB) and no data: reading its data first would try to allocate them."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            if item.filename != f"{name}.npy":
+                zout.writestr(item, zin.read(item))
+        zout.writestr(f"{name}.npy", header.getvalue())  # the header starts with the .npy magic
+
+
+def test_a_member_past_the_model_is_never_read(fitted, tmp_path):
+    good, padded = tmp_path / "good.dpsynth", tmp_path / "padded.dpsynth"
+    fitted.save(good)
+    _huge_member(good, padded, "unrelated")
+    pd.testing.assert_frame_equal(dpsynth.load(padded).sample(50, random_state=1), fitted.sample(50, random_state=1))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "newer", "missing", "pickle", "shape", "npy", "huge"])
 def test_bad_model_files_exit_2(damage, fitted, tmp_path, capsys):
     good, bad = tmp_path / "good.dpsynth", tmp_path / "bad.dpsynth"
     fitted.save(good)
@@ -74,6 +96,11 @@ def test_bad_model_files_exit_2(damage, fitted, tmp_path, capsys):
             np.savez(fh, metadata=np.array([{"format": "dpsynth-model"}], dtype=object))
     elif damage == "shape":
         _rewrite_metadata(good, bad, lambda m: m["domain"]["sizes"].__setitem__(0, 7))
+    elif damage == "npy":
+        with open(bad, "wb") as fh:
+            np.save(fh, np.zeros(3))
+    elif damage == "huge":  # refused by its header, before 8 TB are allocated
+        _huge_member(good, bad, "potential_0")
     with pytest.raises(InputError):
         dpsynth.load(bad)
     assert main(["sample", str(bad), "--rows", "5", "--out", str(tmp_path / "o.csv")]) == 2

@@ -48,7 +48,12 @@ SELECT_SHARE = 0.1
 # datasets): lower on 8 of 12 (dataset, epsilon) pairs, e.g. Adult 0.0692 vs
 # 0.0715 at epsilon 1 and 0.0363 vs 0.0381 at 10, titanic_aim 0.62 vs 0.78 at
 # 0.1; level on 2; higher on Adult at 0.1 (0.172 vs 0.161) and nltcs at 1
-# (0.0066 vs 0.0061). Fewer rounds also fit faster.
+# (0.0066 vs 0.0061). Fewer rounds also fit faster. 8 (10-50 runs each) is
+# lower on Adult at 0.1 (0.161, and 0.157 with pairs only, vs 0.167) but higher
+# at 1 (0.0716 vs 0.0691), on titanic_aim at 10 (0.138 vs 0.133) and nltcs at
+# 0.1 (0.041 vs 0.038); what helps Adult at 0.1 is the finer budget steps of
+# the adaptive rounds, not the smaller 1-way share (that share with 4's rounds:
+# 0.168).
 ROUNDS_PER_COLUMN = 4
 ROUND_WORK = 5 * 10**7   # cell-iterations a round's warm-started estimate may spend
 MIN_ROUND_ITERS = 10

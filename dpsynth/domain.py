@@ -40,7 +40,7 @@ from dpsynth.errors import InputError
 SCHEMA_VERSION = 1
 #: Largest number of bins a numeric or datetime column may declare.
 MAX_BINS = 10**6
-MAX_EXACT_INT = 2**53   # past it floats (bin edges) and many JSON readers lose integers' exactness
+MAX_EXACT_INT = 2**53 - 1   # past it floats (bin edges, CSV numbers) and many JSON readers lose integers
 DEFAULT_MAX_CATEGORIES = 32
 #: The spec value that leaves categories / bin edges to be learned with DP.
 LEARN = "learn"
@@ -280,6 +280,10 @@ class Categorical(Column):
                                  f"boolean (null is not a category: use \"missing\": true)")
         if any(isinstance(c, bool) for c in cats) and any(_is_number(c) for c in cats):
             raise InputError(f"column {self.name!r}: categories mix booleans and numbers; use one type")
+        big = [c for c in cats if isinstance(c, int) and not isinstance(c, bool) and abs(c) > MAX_EXACT_INT]
+        if big:
+            raise InputError(f"column {self.name!r}: categories such as {big[0]} are past 2**53 - 1, where numbers "
+                             f"read as floats merge (2**53 + 1 reads as 2**53); write them as strings")
         seen: set = set()
         dups = [c for c in cats if (type(c) is str, c) in seen or seen.add((type(c) is str, c))]
         if dups:
@@ -416,14 +420,10 @@ class Categorical(Column):
         """Undo the matches pandas makes between booleans and numbers (True == 1, 0.0 == False):
         a boolean value names only a boolean category, a number only a number (in place)."""
         cat_bool = np.array([isinstance(c, bool) for c in self.categories], dtype=bool)
-        if not cat_bool.any() and not (values.dtype == object and any(_is_number(c) for c in self.categories)):
+        mixed = values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype)
+        if not cat_bool.any() and not (mixed and any(_is_number(c) for c in self.categories)):
             return
-        if pd.api.types.is_bool_dtype(values.dtype):
-            val_bool = np.ones(len(values), dtype=bool)
-        elif values.dtype == object:
-            val_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
-        else:
-            val_bool = np.zeros(len(values), dtype=bool)
+        val_bool = _is_bool_value(values)
         hit = codes >= 0
         codes[hit & (val_bool != cat_bool[np.where(hit, codes, 0)])] = -1
 
@@ -848,6 +848,57 @@ def value_type(column: Column) -> str:
     return "string"
 
 
+#: How CSV spells booleans (pandas.read_csv's defaults): every engine reads these, and only these.
+CSV_TRUE_VALUES = ("True", "TRUE", "true")
+CSV_FALSE_VALUES = ("False", "FALSE", "false")
+_BOOLEAN_TEXT = {**dict.fromkeys(CSV_TRUE_VALUES, True), **dict.fromkeys(CSV_FALSE_VALUES, False)}
+
+
+def _is_bool_value(values: pd.Series) -> np.ndarray:
+    """Per value: is it a boolean (a pandas categorical: looked up per category)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        per_category = _is_bool_value(pd.Series(values.cat.categories, dtype=object))
+        codes = values.cat.codes.to_numpy()
+        return np.append(per_category, False)[codes]   # code -1 (missing): the appended False
+    if values.dtype == object:
+        return values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    return np.full(len(values), pd.api.types.is_bool_dtype(values.dtype))
+
+
+def read_text(column: Column, values: pd.Series) -> pd.Series:
+    """Text values of a categorical column read as its categories' type (:func:`value_type`):
+    a number or boolean where the text spells one, else the text itself, which then meets
+    ``other`` or the error naming it. Value by value, so one stray text does not turn a
+    column of numbers to text (pandas' guess did, and every "1" then missed the category 1).
+    For text sources only (CSV; Parquet string columns, which is how dpsynth writes labels
+    that mix numbers and text): typed values match categories of their own type. A
+    pandas categorical stays categorical, its categories read once."""
+    kind = value_type(column) if isinstance(column, Categorical) and column.learned else "string"
+    if kind == "string":
+        return values
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = pd.Series(values.cat.categories, dtype=object)
+        if pd.api.types.infer_dtype(labels, skipna=True) not in ("string", "empty"):
+            return values
+        inverse, unique = pd.factorize(read_text(column, labels).to_numpy(dtype=object))
+        codes = values.cat.codes.to_numpy()
+        return pd.Series(pd.Categorical.from_codes(np.where(codes >= 0, inverse[np.maximum(codes, 0)], -1),
+                                                   categories=pd.Index(unique, dtype=object)),
+                         index=values.index, name=values.name)
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return values
+    if kind == "double":
+        parsed = pd.to_numeric(values, errors="coerce")
+    else:
+        parsed = values.map(_BOOLEAN_TEXT)
+    spelled = parsed.notna() | values.isna()
+    if spelled.all():
+        return parsed
+    out = values.astype(object)
+    out[spelled] = parsed[spelled].astype(object)
+    return out
+
+
 class Schema:
     """An ordered set of columns: the public domain of a release.
 
@@ -902,10 +953,18 @@ class Schema:
         return tuple(out)
 
     def csv_dtypes(self) -> dict[str, type]:
-        """``read_csv`` dtypes that keep text categories text (a zip code "01234" is not the
-        number 1234): every complete categorical column that :func:`value_type` reads as text."""
-        return {c.name: str for c in self.columns
-                if isinstance(c, Categorical) and c.learned and value_type(c) == "string"}
+        """``read_csv`` dtypes that read every categorical column as text (a zip code "01234"
+        is not the number 1234, learned or listed); :meth:`read_text` then reads number and
+        boolean categories' text as such, value by value."""
+        return {c.name: str for c in self.columns if isinstance(c, Categorical)}
+
+    def read_text(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with each categorical column's text read as its categories' type (:func:`read_text`)."""
+        out = df.copy(deep=False)
+        for c in self.columns:
+            if isinstance(c, Categorical) and c.name in out.columns:
+                out[c.name] = read_text(c, out[c.name])
+        return out
 
     def text_columns(self) -> list[str]:
         """Categorical columns with a text label (a category or ``other``): text in typed
@@ -1220,7 +1279,7 @@ def _exact_integers(name: str, present: pd.Series) -> pd.Series:
     bounds and bin edges are floats, and uint64 beyond int64 would wrap."""
     big = present[(present > MAX_EXACT_INT) | (present < -MAX_EXACT_INT)]
     if len(big):
-        raise InputError(f"column {name!r}: integers as large as {big.iloc[0]} are past 2**53, where bin edges "
+        raise InputError(f"column {name!r}: integers as large as {big.iloc[0]} are past 2**53 - 1, where bin edges "
                          f"(floats) and many JSON readers lose exactness; drop the column if it is an identifier "
                          f"(identifiers should not be released), else convert it to strings")
     return present.astype(np.int64)

@@ -45,7 +45,15 @@ import numpy as np
 import pandas as pd
 
 from dpsynth.data import MemoryCounter
-from dpsynth.domain import Categorical, Datetime, Numeric, Schema, value_type
+from dpsynth.domain import (
+    CSV_FALSE_VALUES,
+    CSV_TRUE_VALUES,
+    Categorical,
+    Datetime,
+    Numeric,
+    Schema,
+    value_type,
+)
 from dpsynth.errors import InputError
 
 __all__ = ["ENGINES", "AUTO_FILE_BYTES", "DEFAULT_BATCH_ROWS", "MemoryCounter", "FileCounter", "SparkCounter",
@@ -59,8 +67,6 @@ DEFAULT_BATCH_ROWS = 1_000_000
 #: pandas.read_csv's default missing-value strings: CSV sources read the same in every engine.
 CSV_NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                  "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
-CSV_TRUE_VALUES = ("True", "TRUE", "true")
-CSV_FALSE_VALUES = ("False", "FALSE", "false")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -271,17 +277,17 @@ class _EncodedSource:
                 table = table.set_column(i, column.name, pc.dictionary_encode(table.column(i)))
         # pandas' own dtypes would not take dictionaries; its stored index is not data (as in read_parquet)
         index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
-        return table.drop_columns(index).to_pandas(ignore_metadata=True)
+        return self.schema.read_text(table.drop_columns(index).to_pandas(ignore_metadata=True))
 
     def _parquet_batches(self) -> Iterator:
         import pyarrow as pa
         import pyarrow.dataset as ds
 
         try:
-            dataset = ds.dataset(self.path, format="parquet")
+            dataset = ds.dataset(self.path, format="parquet", partitioning="hive")  # as pandas.read_parquet
             text = [f.name for f in dataset.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text))
-            dataset = ds.dataset(self.path, format=fmt)
+            dataset = ds.dataset(self.path, format=fmt, partitioning="hive")
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{self.path}: cannot read Parquet: {str(exc).strip().splitlines()[0]}") from None
         # One batch and one file read ahead: memory stays at about two batches.
@@ -291,11 +297,12 @@ class _EncodedSource:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        types = {"string": pa.dictionary(pa.int32(), pa.string()), "double": pa.float64(), "boolean": pa.bool_()}
+        text = pa.dictionary(pa.int32(), pa.string())  # categories: read as text, then as their type (read_text)
+        types = {"string": text, "double": pa.float64()}
         convert = pacsv.ConvertOptions(
-            column_types={c.name: types[value_type(c)] for c in self.schema.columns},
-            null_values=list(CSV_NA_VALUES), strings_can_be_null=True,
-            true_values=list(CSV_TRUE_VALUES), false_values=list(CSV_FALSE_VALUES))
+            column_types={c.name: text if isinstance(c, Categorical) else types[value_type(c)]
+                          for c in self.schema.columns},
+            null_values=list(CSV_NA_VALUES), strings_can_be_null=True)
         try:  # pyarrow's 1 MiB text blocks: larger ones parse slower and read further ahead
             reader = pacsv.open_csv(self.path, convert_options=convert)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -424,7 +431,10 @@ class SparkCounter(_BlockCounter):
             # local paths as read_table reads them; remote ones: CSV by name (.csv, .csv.gz), else Parquet
             csv = ".csv" in path.rsplit("/", 1)[-1].lower() if "://" in path else not _is_parquet(Path(path))
             reader = self.spark.read
-            frame = reader.csv(path, header=True, inferSchema=False) if csv else reader.parquet(path)
+            # a quoted field may span lines; a row with too many or too few fields is an error, as in
+            # the other engines (Spark's default splits such a field, and pads or trims such rows)
+            frame = (reader.option("multiLine", True).option("mode", "FAILFAST").csv(path, header=True, inferSchema=False)
+                     if csv else reader.parquet(path))
         else:
             if spark is None:
                 spark = source.sparkSession
@@ -507,11 +517,31 @@ def _spark_error(F: Any, message: str, value: Any = None) -> Any:
 def _spark_input_error(exc: Exception) -> Exception:
     """An InputError for a job failed by one of our checks; other failures unchanged."""
     text = str(exc)
+    if "MALFORMED_CSV_RECORD" in text or "MALFORMED_RECORD_IN_PARSING" in text:
+        return InputError("the CSV has a row with more or fewer fields than its header (or an unclosed quote); "
+                          "fix the file")
     at = text.find(_ERROR_TAG)
     if at < 0:
         return exc
     message = re.split(r"\n| SQLSTATE", text[at + len(_ERROR_TAG):])[0].strip()
     return InputError(message)
+
+
+def _spark_category_value(F: Any, T: Any, name: str, source_type: Any, kind: str) -> Any:
+    """Column ``name``'s value as its categories' type (``kind``: :func:`value_type`), as
+    :func:`dpsynth.domain.read_text` reads it: text spelling a number or boolean (CSV's
+    spellings only) is one, other text stays text and finds no category; a typed value keeps
+    its type, so it finds only a category of that type (Spark's casts matched 1 to "1" and
+    true to 1, which the other engines do not)."""
+    v = F.col(name)
+    if isinstance(source_type, T.StringType):
+        if kind == "double":
+            return F.expr(f"try_cast({name} AS DOUBLE)")
+        if kind == "boolean":
+            return F.when(v.isin(list(CSV_TRUE_VALUES)), F.lit(True)).when(v.isin(list(CSV_FALSE_VALUES)), F.lit(False))
+        return v
+    family = {"double": T.NumericType, "boolean": T.BooleanType, "string": T.StringType}[kind]
+    return v.cast(kind) if isinstance(source_type, family) else F.lit(None).cast(kind)
 
 
 def _encode_spark(frame: Any, schema: Schema, *, text_source: bool) -> Any:
@@ -541,8 +571,7 @@ def _encode_spark(frame: Any, schema: Schema, *, text_source: bool) -> Any:
         v = F.col(f"v{j}")
         source_type = types[column.name]
         if isinstance(column, Categorical):
-            kind = value_type(column)
-            values.append(F.expr(f"try_cast(v{j} AS {kind.upper()})").alias(f"k{j}"))
+            values.append(_spark_category_value(F, T, f"v{j}", source_type, value_type(column)).alias(f"k{j}"))
         elif isinstance(column, Numeric):
             values.append(F.expr(f"try_cast(v{j} AS DOUBLE)").alias(f"x{j}"))
             if column.n_values > 1:

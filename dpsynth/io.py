@@ -21,8 +21,8 @@ from dpsynth.errors import InputError
 def read_table(path: str | os.PathLike, *, schema: Any = None, **read_csv_kwargs: Any) -> pd.DataFrame:
     """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame.
 
-    With a ``schema``, CSV columns of text categories are read as text
-    (:meth:`dpsynth.domain.Schema.csv_dtypes`), as the file engine reads them.
+    With a ``schema``, categorical columns are read as text and then as their categories'
+    type, value by value (:meth:`dpsynth.domain.Schema.read_text`), as every engine reads them.
     Raises :class:`InputError` with one line naming the file when it is missing,
     unreadable or empty.
     """
@@ -43,7 +43,7 @@ def read_table(path: str | os.PathLike, *, schema: Any = None, **read_csv_kwargs
         raise InputError(f"{p}: cannot read table: {first}") from exc
     if len(df.columns) == 0 or len(df) == 0:
         raise InputError(f"{p}: the table is empty; dpsynth needs at least one row and one column")
-    return df
+    return df if schema is None else schema.read_text(df)
 
 
 @contextlib.contextmanager

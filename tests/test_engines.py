@@ -459,3 +459,110 @@ def test_text_codes_keep_their_leading_zeros_in_every_engine(tmp_path):
     np.testing.assert_array_equal(memory, [2, 1, 0, 1])
     with FileCounter(path, schema) as fc:
         np.testing.assert_array_equal(fc.counts([(0,)])[0], memory)
+
+
+# ----------------------------------------------------------------------------- reading text the same way
+
+STRAY = [  # (categories, other, CSV lines, counts: one per category, then other)
+    ([1, 2], "other", ["1", "2", "1", "abc"], [2, 1, 1]),          # one text value among numbers
+    ([True, False], "o", ["True", "False", "maybe", "true"], [2, 1, 1]),
+    ([1, 2], "other", ["1", "2.0", "01", "1e0"], [3, 1, 0]),         # spellings of numbers are numbers
+]
+
+
+def _stray_csv(tmp_path: Path, categories, other, lines) -> tuple[Path, Schema]:
+    path = tmp_path / "x.csv"
+    path.write_text("x\n" + "\n".join(lines) + "\n")
+    return path, Schema.from_json({"columns": {"x": {"kind": "categorical", "categories": categories, "other": other}}})
+
+
+@pytest.mark.parametrize("categories, other, lines, expected", STRAY)
+def test_a_stray_text_value_goes_to_other_in_every_engine(tmp_path, categories, other, lines, expected):
+    """One text value made pandas read a column of numbers as text, so the memory engine put
+    every row in other; the file engine refused the file. Each value is read on its own now."""
+    path, schema = _stray_csv(tmp_path, categories, other, lines)
+    np.testing.assert_array_equal(open_counter(path, schema, "memory").counts([(0,)])[0], expected)
+    with FileCounter(path, schema, batch_rows=2) as fc:
+        np.testing.assert_array_equal(fc.counts([(0,)])[0], expected)
+
+
+def test_a_release_with_an_other_label_reads_back_as_it_was_written(tmp_path):
+    """dpsynth writes number categories beside a text other label; reading that file with the
+    same schema (evaluate, report, attack) put every row in other."""
+    schema = Schema.from_json({"columns": {
+        "x": {"kind": "categorical", "categories": [1, 2], "other": "other"},
+        "b": {"kind": "categorical", "categories": [True, False], "other": "o", "missing": True}}})
+    codes = np.array([[0, 0], [1, 1], [2, 2], [0, 3], [2, 1]])
+    for suffix in (".csv", ".parquet"):
+        path = tmp_path / f"out{suffix}"
+        frame = schema.decode(codes, np.random.default_rng(0))
+        frame.astype(str).where(frame.notna()).to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+        np.testing.assert_array_equal(schema.encode(read_table(path, schema=schema)), codes)
+        with FileCounter(path, schema) as fc:
+            np.testing.assert_array_equal(fc.counts([(0, 1)])[0], MemoryCounter(codes, schema.sizes).counts([(0, 1)])[0])
+
+
+def test_text_to_learn_stays_text(tmp_path):
+    """Categories to learn were read by pandas' guess: "01234" and "1234" became one number."""
+    path = tmp_path / "z.csv"
+    path.write_text("zip\n" + "\n".join(["01234", "1234", "00501"] * 3) + "\n")
+    schema = Schema.from_json({"columns": {"zip": {"kind": "categorical", "categories": "learn", "other": "other"}}})
+    assert sorted(read_table(path, schema=schema)["zip"].unique()) == ["00501", "01234", "1234"]
+
+
+def test_typed_values_match_only_categories_of_their_type(tmp_path):
+    """A Parquet number is not the text category "1", nor a boolean the number 1."""
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"n": [1, 2, 2], "b": [True, False, False]}).to_parquet(path)
+    schema = Schema.from_json({"columns": {"n": {"kind": "categorical", "categories": ["1", "2"], "other": "o"},
+                                           "b": {"kind": "categorical", "categories": [1, 0], "other": "o"}}})
+    expected = [[0, 0, 3], [0, 0, 3]]
+    for engine in ("memory", "file"):
+        got = open_counter(path, schema, engine).counts([(0,), (1,)])
+        np.testing.assert_array_equal([g.tolist() for g in got], expected)
+
+
+def test_integer_categories_past_2_53_are_refused():
+    """Numbers read as floats: 2**53 + 1 read as 2**53, so two such categories merged in the file engine."""
+    with pytest.raises(InputError, match=r"column 'id': categories such as 9007199254740993 are past 2\*\*53 - 1"):
+        Schema.from_json({"columns": {"id": {"kind": "categorical", "categories": [2**53 + 1, 1]}}})
+
+
+def test_file_engine_reads_hive_partitions_as_pandas_does(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_to_dataset(pa.table({"x": ["a", "b", "a"], "g": [1, 2, 1]}), str(tmp_path / "hive"), partition_cols=["g"])
+    schema = Schema.from_json({"columns": {"x": {"kind": "categorical", "categories": ["a", "b"]},
+                                           "g": {"kind": "categorical", "categories": [1, 2]}}})
+    memory = open_counter(tmp_path / "hive", schema, "memory").counts([(0, 1)])[0]
+    np.testing.assert_array_equal(memory.ravel(), [2, 0, 0, 1])
+    with FileCounter(tmp_path / "hive", schema) as fc:
+        np.testing.assert_array_equal(fc.counts([(0, 1)])[0], memory)
+
+
+@pytest.mark.slow
+def test_spark_reads_values_as_the_other_engines_do(spark, tmp_path):
+    """Spark cast "1" to 1 and 1 to "1", split quoted fields that span lines, and padded or
+    trimmed rows with the wrong number of fields."""
+    for categories, other, lines, expected in STRAY:
+        path, schema = _stray_csv(tmp_path, categories, other, lines)
+        sc = SparkCounter(str(path), schema, spark=spark)
+        np.testing.assert_array_equal(sc.counts([(0,)])[0], expected)
+        sc.close()
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"n": [1, 2, 2], "b": [True, False, False]}).to_parquet(path)
+    schema = Schema.from_json({"columns": {"n": {"kind": "categorical", "categories": ["1", "2"], "other": "o"},
+                                           "b": {"kind": "categorical", "categories": [1, 0], "other": "o"}}})
+    sc = SparkCounter(str(path), schema, spark=spark)
+    assert [g.tolist() for g in sc.counts([(0,), (1,)])] == [[0, 0, 3], [0, 0, 3]]
+    sc.close()
+    schema = Schema.from_json({"columns": {"x": {"kind": "categorical", "categories": ["a", "a\nb"]},
+                                           "y": {"kind": "categorical", "categories": [1, 2]}}})
+    (tmp_path / "m.csv").write_text('x,y\n"a\nb",1\na,2\n')
+    sc = SparkCounter(str(tmp_path / "m.csv"), schema, spark=spark)
+    np.testing.assert_array_equal(sc.counts([(0, 1)])[0].ravel(), [0, 1, 1, 0])
+    sc.close()
+    (tmp_path / "r.csv").write_text("x,y\na,1\na,2,3\n")
+    with pytest.raises(InputError, match="more or fewer fields than its header"):
+        SparkCounter(str(tmp_path / "r.csv"), schema, spark=spark).counts([(0,)])

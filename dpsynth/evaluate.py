@@ -71,8 +71,10 @@ def align_tables(reference: pd.DataFrame, others: dict[str, pd.DataFrame], refer
     """Check that every table in ``others`` has exactly the columns of ``reference``.
 
     Returns the tables with columns in the reference's order; numeric columns of
-    the reference are coerced to numbers in the others. Raises :class:`InputError`
-    naming the table and the columns that differ.
+    the reference are coerced to numbers in the others, and numbers in a column the
+    reference holds as text are written as the reference writes them
+    (:func:`spelled_as`). Raises :class:`InputError` naming the table and the
+    columns that differ.
     """
     ref_cols = [str(c) for c in reference.columns]
     if len(set(ref_cols)) != len(ref_cols):
@@ -104,8 +106,27 @@ def align_tables(reference: pd.DataFrame, others: dict[str, pd.DataFrame], refer
                         f"non-numeric values such as {bad.iloc[0]!r}; fix the table or the column types"
                     )
                 df[col] = coerced
+            elif is_numeric_column(df[col]) and not is_numeric_column(reference[col]):
+                df[col] = spelled_as(reference[col], df[col])
         out[name] = df
     return out
+
+
+def spelled_as(reference: pd.Series, numbers: pd.Series) -> pd.Series:
+    """``numbers`` as text, each spelled as ``reference`` (a text column) spells that number
+    ("2" or "2.0" or "02" for 2), else plainly (2.0 as "2"); missing stays missing. Without
+    it a table read as numbers (its one text value not sampled, a missing value making it
+    float) never matched the reference's text: "2.0" against "2"."""
+    ref = pd.Series(pd.unique(reference.dropna()), dtype=object)
+    value = pd.to_numeric(ref, errors="coerce")
+    spelling = pd.Series(ref[value.notna()].to_numpy(), index=value[value.notna()].to_numpy())
+    spelling = spelling[~spelling.index.duplicated()]
+    x = numbers.to_numpy(dtype=float)
+    whole = np.isfinite(x) & (np.round(x) == x) & (np.abs(x) < 2**53)
+    plain = np.where(whole, pd.Series(np.where(whole, x, 0).astype(np.int64)).astype(str), numbers.astype(str))
+    out = pd.Series(spelling.reindex(x).to_numpy(), index=numbers.index, dtype=object)
+    out = out.where(out.notna(), pd.Series(plain, index=numbers.index, dtype=object))
+    return out.where(numbers.notna())
 
 
 def categorical_strings(series: pd.Series) -> np.ndarray:
@@ -326,6 +347,8 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
     r for numeric pairs (raw values, pairwise complete) and Cramér's V on the
     binned codes for every other pair.
     """
+    as_text = {} if load_schema(schema) is not None else {
+        str(c): _read_as_categories(real[c], synth[c]) for c in real.columns if c in synth.columns}
     synth = align_tables(real, {"SYNTH": synth})["SYNTH"]
     empty = [name for name, t in (("REAL", real), ("SYNTH", synth)) if len(t) == 0]
     if empty:
@@ -375,11 +398,9 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
         _column_summary(c, real[c], synth[c], numeric[k], one[k]["tvd"], n_top_categories)
         for k, c in enumerate(names)
     ]
-    if schema is None:
-        for entry in columns:
-            note = _read_as_categories(real[entry["column"]], synth[entry["column"]])
-            if note:
-                entry["note"] = note
+    for entry in columns:
+        if as_text.get(entry["column"]):
+            entry["note"] = as_text[entry["column"]]
     return {
         "n_real": int(len(real)),
         "n_synth": int(len(synth)),

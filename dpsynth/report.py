@@ -36,6 +36,7 @@ import pandas as pd
 
 from dpsynth import __version__
 from dpsynth.accounting import NEIGHBOURING, epsilon_from_rho
+from dpsynth.attacks.audit import verdict as audit_verdict
 from dpsynth.errors import InputError
 from dpsynth.evaluate import categorical_strings, evaluate, is_numeric_column, load_schema
 from dpsynth.io import atomic_write, dump_json
@@ -608,6 +609,14 @@ def _verdict(ok: bool, yes: str, no: str) -> str:
     return f"<span class='tag ok'>{esc(yes)}</span>" if ok else f"<span class='tag bad'>{esc(no)}</span>"
 
 
+def _audit_tag(aud: dict) -> str:
+    """The audit's verdict; "inconclusive" when too few runs could show the claim violated."""
+    found = audit_verdict(aud)
+    if found == "inconclusive":
+        return "<span class='tag nodp'>inconclusive: too few runs to test the claim</span>"
+    return _verdict(found == "no violation", "no violation", "VIOLATION")
+
+
 def _summary_cards(r: dict) -> str:
     cards = []
     p = r.get("privacy")
@@ -636,7 +645,7 @@ def _summary_cards(r: dict) -> str:
                            f"{len(att['attacks'])} attacks, {att['confidence']:g} joint confidence"))
     aud = r.get("audit")
     if aud:
-        cards.append(_card("audit", _verdict(not aud["violation"], "no violation", "VIOLATION"),
+        cards.append(_card("audit", _audit_tag(aud),
                            f"&epsilon; lower bound {aud['epsilon_lower_bound']:.3f} (claim {aud['epsilon_claimed']:g}), "
                            f"{aud['runs']} runs"))
     bad = [c for c in r.get("checks", []) if not c["ok"]]
@@ -830,7 +839,7 @@ def _section_audit(r: dict, figs: dict) -> str:
                f"{s['fpr_upper']:.3f}) and FNR {s['fnr']:.3f} (upper {s['fnr_upper']:.3f}) on the other "
                f"{aud['runs_evaluation']}: epsilon lower bound <b>{aud['epsilon_lower_bound']:.3f}</b> at "
                f"{aud['confidence']:g} confidence against the claimed {aud['epsilon_claimed']:g} "
-               f"(delta {aud['delta']:g}). {_verdict(not aud['violation'], 'no violation', 'VIOLATION')} "
+               f"(delta {aud['delta']:g}). {_audit_tag(aud)} "
                f"With this many runs no audit can show more than {aud['max_detectable_epsilon']:.2f}.</p>")
     out.append(html_img(figs["audit"], "audit scores"))
     out.append(f"<p class='muted'>{esc(aud['note'])}</p>")

@@ -289,3 +289,54 @@ def test_independent_sample_does_not_leak(adult_thirds):
     res = run_attacks(train, holdout, other)
     assert not any(a["leak"] for a in res["attacks"]), [(a["name"], a["ci_low"]) for a in res["attacks"]]
     assert not res["any_leak"]
+
+
+def test_a_copy_read_with_other_types_is_still_a_copy(small):
+    """TRAIN read as text (one "unknown"), its copy as floats (that cell missing): "2" never met
+    "2.0", every distance grew, and a verbatim copy passed as "no leak detected"."""
+    train, holdout, _ = small
+    rng = np.random.default_rng(0)
+    train = train.assign(a=rng.integers(0, 50, len(train)).astype(str))
+    holdout = holdout.assign(a=rng.integers(0, 50, len(holdout)).astype(str))
+    train.loc[0, "a"] = "unknown"
+    copy = train.assign(a=pd.to_numeric(train["a"], errors="coerce"))  # float, with one NaN
+    data = prepare(train, holdout, copy, n_targets=200, n_reference=200)
+    assert (data.nearest_synth("train")[0][:, 0] == 0).mean() > 0.99
+    result = run_attacks(train, holdout, copy, attacks=["dcr_membership"], n_targets=200, n_reference=200)
+    assert result["attacks"][0]["leak"]
+
+
+def test_singling_out_with_nothing_to_single_out_succeeds_on_no_one():
+    """Every cell filled many times: no predicate isolates a synthetic record. The attack used to
+    raise, which ended every other attack with exit 2."""
+    rng = np.random.default_rng(1)
+    tables = [pd.DataFrame({c: rng.choice(["p", "q"], 300) for c in "abc"}) for _ in range(3)]
+    result = run_attacks(*tables, attacks=["singling_out", "dcr_membership"], n_targets=100, n_reference=50)
+    singling = result["attacks"][0]
+    assert singling["name"] == "singling_out" and not singling["leak"]
+    assert singling["details"]["n_predicates"] == 0 and singling["success_rate"] == 0.0
+    assert result["attacks"][1]["name"] == "dcr_membership"
+
+
+def test_nearest_synthetic_ties_are_broken_at_random_not_by_row_order(small):
+    """On discrete data most searches tie; the first row used to win, so a sorted SYNTH shifted the rates."""
+    train, holdout, _ = small
+    synth = pd.concat([train.iloc[[0]]] * 4, ignore_index=True)   # four identical rows
+    picks = []
+    for seed in range(200):
+        data = prepare(train, holdout, synth, n_targets=50, n_reference=50, seed=seed)
+        picks.append(data.nearest_synth_rows(data.train_targets.take([0]), 1, list(range(5)))[0, 0])
+    counts = np.bincount(picks, minlength=4)
+    assert counts.min() > 25   # each about 50 of 200 (binomial sd 6)
+
+
+def test_a_negative_seed_is_bad_input(small, tmp_path, capsys):
+    from dpsynth.cli import main
+
+    train, holdout, other = small
+    paths = []
+    for name, df in (("t", train), ("h", holdout), ("s", other)):
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+        paths.append(str(tmp_path / f"{name}.csv"))
+    assert main(["attack", *paths, "--seed", "-1"]) == 2
+    assert "seed must be a whole number >= 0" in capsys.readouterr().err

@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from dpsynth.attacks.audit import (audit, bound_from_scores, canary_design, clopper_pearson_upper,
-                                   epsilon_bound)
+from dpsynth.attacks.audit import (
+    audit,
+    bound_from_scores,
+    canary_design,
+    clopper_pearson_upper,
+    epsilon_bound,
+)
 from dpsynth.cli import main
 from dpsynth.errors import InputError
 from dpsynth.pgm import Measurement, estimate
@@ -71,7 +76,7 @@ def test_the_test_is_chosen_on_the_selection_half_only():
     lucky0 = np.concatenate([np.zeros(100), rng.random(100)])
     lucky1 = np.concatenate([np.ones(100), rng.random(100)])
     r = bound_from_scores({"lucky": lucky0}, {"lucky": lucky1}, 1.0, 1e-9)
-    assert r["statistic"]["name"] == "lucky" and r["selection_bounds"]["lucky"] > 3
+    assert r["statistic"]["name"] == "lucky" and r["selection_scores"]["lucky"] > 3
     assert r["epsilon_lower_bound"] < 0.5 and not r["violation"]
     assert r["runs"] == n
     assert r["runs_selection"] == 100 and r["runs_evaluation"] == 100
@@ -153,3 +158,25 @@ def test_a_bad_selection_fraction_is_refused_before_any_fit(fraction):
         raise AssertionError("fitted before the selection fraction was checked")
     with pytest.raises(InputError, match="selection"):
         audit(factory, 1.0, runs=50, selection_fraction=fraction)
+
+
+def test_too_few_runs_give_an_inconclusive_verdict_not_a_clean_one(capsys):
+    """With 10 runs (5 to bound) no outcome can show more than 0: "no violation found" was vacuous."""
+    from dpsynth.attacks.audit import format_audit, max_detectable, runs_needed, verdict
+
+    needed = runs_needed(1.0, 1e-9, 0.95)
+    assert max_detectable(needed, 1e-9, 0.95) > 1.0 >= max_detectable(needed - 1, 1e-9, 0.95)
+    r = audit(Independent, epsilon=1.0, runs=10, seed=0, design=canary_design(rows=40, columns=2))
+    r.update(method="independent")
+    assert verdict(r) == "inconclusive" and r["max_detectable_epsilon"] == 0.0
+    assert "inconclusive: with 10 runs no bound can exceed 0.00" in format_audit(r)
+    assert f"use at least {needed} runs" in format_audit(r)
+    assert main(["audit", "--method", "independent", "--epsilon", "1", "--runs", "10", "--rows", "40"]) == 0
+    assert "inconclusive" in capsys.readouterr().out
+    r2 = audit(Independent, epsilon=1.0, runs=needed, seed=0, design=canary_design(rows=40, columns=2))
+    assert verdict(r2) == "no violation"
+
+
+def test_a_negative_seed_is_bad_input(capsys):
+    assert main(["audit", "--method", "independent", "--epsilon", "1", "--runs", "10", "--seed", "-1"]) == 2
+    assert "seed must be a whole number >= 0" in capsys.readouterr().err

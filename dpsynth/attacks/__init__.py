@@ -52,8 +52,11 @@ def finalize(outcomes: Sequence[Outcome], confidence: float = 0.95) -> list[dict
     results = []
     for o in outcomes:
         tr, ho = np.asarray(o.train, dtype=float), np.asarray(o.holdout, dtype=float)
-        s, b = float(tr.mean()), float(ho.mean())
-        if o.se is not None:
+        s, b = (float(tr.mean()), float(ho.mean())) if tr.size and ho.size else (0.0, 0.0)
+        if not tr.size or not ho.size:  # the attack had nothing to try: it succeeds on no one
+            lo = hi = 0.0
+            method = "none: no attempt was possible (see details)"
+        elif o.se is not None:
             lo, hi = normal_interval(s - b, o.se, per_attack)
             method = "normal, standard error by permutation of TRAIN/HOLDOUT membership"
         elif np.isin(tr, (0.0, 1.0)).all() and np.isin(ho, (0.0, 1.0)).all():

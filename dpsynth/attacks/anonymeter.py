@@ -123,9 +123,12 @@ def singling_out(data: AttackData, n_predicates: int = 500, n_cols: int = 4, max
     pooled = np.hstack([_columns_matrix(data, data.train_points.take(tr)),
                         _columns_matrix(data, data.holdout_points.take(ho))])
     n_pred = len(cols)
-    if n_pred == 0:
-        raise InputError("singling out: no predicate singles out a synthetic record; "
-                         "is SYNTH made of duplicates only?")
+    if n_pred == 0:  # every synthetic record shares its cell: no predicate to try, no record singled out
+        return Outcome(name="singling_out", description=f"singling out with {n_cols}-column predicates built from "
+                       "synthetic records", train=np.zeros(0), holdout=np.zeros(0),
+                       details={"n_predicates": 0, "n_attempts": int(attempts), "n_cols": int(n_cols),
+                                "reason": "no predicate singles out a synthetic record (every record shares its "
+                                          "values with another), so the attack has nothing to try"})
     rows = max(1, _BATCH_ENTRIES // (pooled.shape[1] * n_cols))
     hits = sp.vstack([sp.csr_matrix(_matches(pooled, cols[i:i + rows], ops[i:i + rows], vals[i:i + rows]))
                       for i in range(0, n_pred, rows)]).astype(np.float32).tocsr()
@@ -186,8 +189,8 @@ def linkability(data: AttackData, columns_a: Sequence[str] | None = None, column
             raise InputError("linkability: the two column sets must be non-empty and disjoint")
     out = {}
     for which, targets in (("train", data.train_targets), ("holdout", data.holdout_targets)):
-        ia = data.space.nearest(targets, data.synth_points, n_neighbors, a)[1]
-        ib = data.space.nearest(targets, data.synth_points, n_neighbors, b)[1]
+        ia = data.nearest_synth_rows(targets, n_neighbors, a)
+        ib = data.nearest_synth_rows(targets, n_neighbors, b)
         out[which] = (ia[:, :, None] == ib[:, None, :]).any(axis=(1, 2)).astype(float)
     names = data.space.names
     return Outcome(
@@ -226,7 +229,7 @@ def attribute_inference(data: AttackData, secrets: Sequence[str] | None = None, 
             if len(sel) == 0:
                 continue
             aux = [c for c in range(p) if c != j]
-            guess = data.space.nearest(targets.take(sel), data.synth_points, 1, aux)[1][:, 0]
+            guess = data.nearest_synth_rows(targets.take(sel), 1, aux)[:, 0]
             name = data.space.names[j]
             if data.space.numeric[j]:
                 true = frame[name].to_numpy(dtype=float)[rows[sel]]

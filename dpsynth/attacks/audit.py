@@ -44,7 +44,7 @@ import pandas as pd
 from scipy.stats import beta
 
 from dpsynth.accounting import NEIGHBOURING, InsecureRNGWarning
-from dpsynth.attacks.stats import check_confidence
+from dpsynth.attacks.stats import check_confidence, check_seed
 from dpsynth.domain import Categorical, Schema
 from dpsynth.errors import InputError
 
@@ -98,6 +98,7 @@ def describe_statistic(name: str) -> str:
 def canary_design(rows: int = 300, columns: int = 3, values: int = 4, seed: int = 0) -> CanaryDesign:
     """D: ``rows`` records of ``columns`` categorical columns, uniform over ``values - 1`` categories;
     the canary takes the remaining category (``"canary"``) in every column."""
+    seed = check_seed(seed)
     if rows < 10 or columns < 1 or values < 2:
         raise InputError(f"the canary design needs rows >= 10, columns >= 1 and values >= 2; "
                          f"got rows={rows}, columns={columns}, values={values}")
@@ -234,6 +235,38 @@ def _best_test(scores0: dict[str, np.ndarray], scores1: dict[str, np.ndarray], d
     return best[2], best[3], best[4], per_stat
 
 
+def max_detectable(runs: int, delta: float, confidence: float, selection_fraction: float = 0.5) -> float:
+    """The largest epsilon lower bound any test can give with ``runs`` per world (perfect separation
+    on the evaluation runs): the ceiling of an audit of this size."""
+    n_eval = runs - selection_size(runs, selection_fraction)
+    return float(epsilon_bound(0, n_eval, 0, n_eval, delta, confidence))
+
+
+def runs_needed(epsilon: float, delta: float, confidence: float, selection_fraction: float = 0.5,
+                limit: int = 10**8) -> int | None:
+    """The fewest runs per world whose :func:`max_detectable` exceeds ``epsilon`` (None past ``limit``)."""
+    def enough(r: int) -> bool:
+        return max_detectable(r, delta, confidence, selection_fraction) > epsilon
+    hi = MIN_RUNS
+    while not enough(hi):
+        if hi > limit:
+            return None
+        hi *= 2
+    lo = hi // 2
+    while hi - lo > 1:   # enough(hi) holds, enough(lo) does not (or lo is below MIN_RUNS)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
+    return hi
+
+
+def verdict(result: dict) -> str:
+    """``"violation"`` (the bound exceeds the claim), ``"inconclusive"`` (too few runs for any
+    bound to exceed it: no violation could have been found) or ``"no violation"``."""
+    if result["violation"]:
+        return "violation"
+    return "no violation" if result["max_detectable_epsilon"] > result["epsilon_claimed"] else "inconclusive"
+
+
 def selection_size(runs: int, selection_fraction: float) -> int:
     """How many of ``runs`` choose the test (the rest bound epsilon); InputError unless both parts are non-empty."""
     if not 0 < float(selection_fraction) < 1:
@@ -267,7 +300,7 @@ def bound_from_scores(without: dict[str, np.ndarray], with_: dict[str, np.ndarra
         "epsilon_lower_bound": lb,
         "violation": bool(lb > epsilon),
         "confidence": confidence,
-        "max_detectable_epsilon": float(epsilon_bound(0, x0.size, 0, x1.size, delta, confidence)),
+        "max_detectable_epsilon": max_detectable(n, delta, confidence, selection_fraction),
         "runs": int(n),
         "runs_selection": n_sel,
         "runs_evaluation": int(n - n_sel),
@@ -287,7 +320,9 @@ def bound_from_scores(without: dict[str, np.ndarray], with_: dict[str, np.ndarra
             "scores_without_canary": x0.tolist(),
             "scores_with_canary": x1.tolist(),
         },
-        "selection_bounds": per_stat,
+        "selection_scores": per_stat,
+        "selection_note": "best bound per statistic over every threshold on the selection runs: how the test was "
+                          "chosen, not epsilon lower bounds (the maximum over thresholds is not corrected)",
     }
 
 
@@ -307,6 +342,7 @@ def audit(synth_factory: SynthFactory, epsilon: float, delta: float = 1e-9, runs
     timing and notes. No real data is read and nothing is charged to any ledger.
     """
     confidence = check_confidence(confidence)
+    seed = check_seed(seed)
     if int(runs) < MIN_RUNS:
         raise InputError(f"runs must be at least {MIN_RUNS}, got {runs}")
     if int(workers) < 1:
@@ -362,8 +398,17 @@ def audit(synth_factory: SynthFactory, epsilon: float, delta: float = 1e-9, runs
 def format_audit(result: dict) -> str:
     """A short plain-text summary of :func:`audit`'s result."""
     s = result["statistic"]
-    verdict = ("VIOLATION: the lower bound exceeds the claimed epsilon" if result["violation"]
-               else "no violation found (the lower bound does not exceed the claim)")
+    found = verdict(result)
+    if found == "violation":
+        said = "VIOLATION: the lower bound exceeds the claimed epsilon"
+    elif found == "inconclusive":
+        needed = runs_needed(result["epsilon_claimed"], result["delta"], result["confidence"],
+                             result["runs_selection"] / result["runs"])
+        said = (f"inconclusive: with {result['runs']} runs no bound can exceed "
+                f"{result['max_detectable_epsilon']:.2f}, below the claim, so no violation could be found"
+                + (f"; use at least {needed} runs to test the claim" if needed else ""))
+    else:
+        said = "no violation found (the lower bound does not exceed the claim)"
     return "\n".join([
         f"Audit of {result['method']}: claimed epsilon={result['epsilon_claimed']:g}, delta={result['delta']:g} "
         f"({result['neighbouring']} neighbouring)",
@@ -374,5 +419,5 @@ def format_audit(result: dict) -> str:
         f"{s['interval']}",
         f"epsilon lower bound: {result['epsilon_lower_bound']:.3f} at confidence {result['confidence']:g} "
         f"(at most {result['max_detectable_epsilon']:.2f} is detectable with this many runs)",
-        verdict,
+        said,
     ])

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dpsynth.attacks.distance import GowerSpace, Points
+from dpsynth.attacks.stats import check_seed
 from dpsynth.errors import InputError
 from dpsynth.evaluate import align_tables, load_schema
 
@@ -88,6 +89,20 @@ class AttackData:
         """An independent, reproducible generator per attack (so adding one attack changes no other)."""
         return np.random.default_rng([self.seed, *stream.encode()])
 
+    @cached_property
+    def _synth_order(self) -> np.ndarray:
+        return self.rng("synthetic row order").permutation(len(self.synth))
+
+    @cached_property
+    def _synth_shuffled(self) -> Points:
+        return self.synth_points.take(self._synth_order)
+
+    def nearest_synth_rows(self, queries: Points, k: int, columns: list[int]) -> np.ndarray:
+        """SYNTH row indices of each query's ``k`` nearest synthetic records over ``columns``,
+        shape (n_queries, k). Ties go to a seeded random order of SYNTH's rows: on discrete
+        data most searches tie, and by row order a sorted SYNTH changed the success rates."""
+        return self._synth_order[self.space.nearest(queries, self._synth_shuffled, k, columns)[1]]
+
     def nearest_synth(self, which: str, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """k nearest synthetic records (all columns) of ``which`` in train/holdout/reference, cached."""
         key = ("synth", which, k)
@@ -136,6 +151,7 @@ def prepare(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, sch
     """
     if n_targets < MIN_ROWS or n_reference < MIN_ROWS:
         raise InputError(f"n_targets and n_reference must be at least {MIN_ROWS}")
+    seed = check_seed(seed)
     aligned = align_tables(train, {"HOLDOUT": holdout, "SYNTH": synth}, reference_name="TRAIN")
     train = train.set_axis([str(c) for c in train.columns], axis=1)
     holdout, synth = aligned["HOLDOUT"], aligned["SYNTH"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy.stats import norm
 
 from dpsynth.errors import InputError
@@ -61,3 +62,10 @@ def normal_interval(estimate: float, se: float, confidence: float) -> tuple[floa
     """``estimate ± z * se``."""
     z = z_value(confidence)
     return estimate - z * se, estimate + z * se
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a whole number >= 0 (what numpy's generators take), else InputError."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
+    return int(seed)

@@ -226,7 +226,10 @@ def test_bad_input(small):
                                    ("linkability", {"n_neighbors": 0}, "n_neighbors=0"),
                                    ("density_ratio_membership", {"k": 0}, "k=0"),
                                    ("attribute_inference", {"tolerance": -0.1}, "tolerance=-0.1"),
-                                   ("dcr_membership", {"quantile": float("nan")}, "quantile=nan")):
+                                   ("dcr_membership", {"quantile": float("nan")}, "quantile=nan"),
+                                   ("linkability", {"n_neighbors": 1.5}, "n_neighbors=1.5 must be a whole"),
+                                   ("density_ratio_membership", {"k": 2.5}, "k=2.5 must be a whole"),
+                                   ("singling_out", {"n_cols": "2"}, "n_cols='2' must be a number")):
         with pytest.raises(InputError, match=match):
             run_attacks(train, holdout, other, attacks=[attack], options={attack: options})
 
@@ -328,6 +331,13 @@ def test_nearest_synthetic_ties_are_broken_at_random_not_by_row_order(small):
         picks.append(data.nearest_synth_rows(data.train_targets.take([0]), 1, list(range(5)))[0, 0])
     counts = np.bincount(picks, minlength=4)
     assert counts.min() > 25   # each about 50 of 200 (binomial sd 6)
+
+
+def test_density_ratio_k_is_bounded_by_the_synthetic_rows(small):
+    train, holdout, other = small
+    with pytest.raises(InputError, match=r"k=5 must be a number from 1 to 3"):  # an IndexError before
+        run_attacks(train, holdout, other.iloc[:3], attacks=["density_ratio_membership"],
+                    options={"density_ratio_membership": {"k": 5}})
 
 
 def test_a_negative_seed_is_bad_input(small, tmp_path, capsys):

@@ -110,7 +110,7 @@ def singling_out(data: AttackData, n_predicates: int = 500, n_cols: int = 4, max
     re-splitting the pooled TRAIN+HOLDOUT sample at random ``n_permutations``
     times (the null distribution of the difference), not from independence.
     """
-    check_options("singling out", n_predicates=(n_predicates, 1, np.inf), n_cols=(n_cols, 1, np.inf),
+    check_options("singling out", ("n_predicates", "n_cols", "n_permutations"), n_predicates=(n_predicates, 1, np.inf), n_cols=(n_cols, 1, np.inf),
                   n_permutations=(n_permutations, 2, np.inf))   # one permutation has no spread
     rng = data.rng("singling_out")
     n_cols = min(n_cols, len(data.space.names))
@@ -175,7 +175,7 @@ def linkability(data: AttackData, columns_a: Sequence[str] | None = None, column
     """Success when one of the ``n_neighbors`` nearest synthetic records on
     ``columns_a`` is also one of those on ``columns_b``. Default split: the
     columns shuffled (seeded) and cut in two halves."""
-    check_options("linkability", n_neighbors=(n_neighbors, 1, np.inf))
+    check_options("linkability", ("n_neighbors",), n_neighbors=(n_neighbors, 1, np.inf))
     if (columns_a is None) != (columns_b is None):
         raise InputError("linkability: give both column sets or neither")
     if columns_a is None:

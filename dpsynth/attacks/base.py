@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,12 +112,17 @@ class AttackData:
         return self._memo[key]
 
 
-def check_options(attack: str, **bounds: tuple[float, float, float]) -> None:
+def check_options(attack: str, whole: Sequence[str] = (), **bounds: tuple[float, float, float]) -> None:
     """InputError naming the attack's option when a value is not a finite number within
-    its ``(value, low, high)`` bounds (inclusive), checked before any work."""
+    its ``(value, low, high)`` bounds (inclusive), or, for the options named in ``whole``,
+    not a whole number; checked before any work."""
     for name, (value, low, high) in bounds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InputError(f"{attack}: {name}={value!r} must be a number from {low:g} to {high:g}")
         if not (np.isfinite(value) and low <= value <= high):
             raise InputError(f"{attack}: {name}={value!r} must be a number from {low:g} to {high:g}")
+        if name in whole and value != int(value):
+            raise InputError(f"{attack}: {name}={value!r} must be a whole number from {low:g} to {high:g}")
 
 
 def _schema_view(schema: Any, df: pd.DataFrame) -> pd.DataFrame:

@@ -54,8 +54,9 @@ def density_ratio_attack(data: AttackData, k: int = 1, quantile: float = 0.1) ->
     is in the top ``quantile`` of the reference rows' scores. The reference rows
     are scored leave-one-out (their own point is not part of the population
     sample they are compared with)."""
-    check_options("density ratio membership", k=(k, 1, np.inf), quantile=(quantile, 0, 1))
     ref = data.reference
+    check_options("density ratio membership", ("k",), k=(k, 1, min(len(data.synth), len(ref) - 1)),
+                  quantile=(quantile, 0, 1))   # k neighbours among SYNTH, and among the reference but one
     score = {}
     for which, points in (("train", data.train_targets), ("holdout", data.holdout_targets), ("reference", ref)):
         d_syn = data.nearest_synth(which, k)[0][:, k - 1]

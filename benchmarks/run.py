@@ -94,7 +94,11 @@ NOTES = {
                "rounds), while running each round's estimate to convergence (0.171) or giving only the adaptive rounds the "
                "16-per-column size (0.173) changes nothing. On titanic_aim at ε 0.1 the same switch costs 0.029 "
                "at 8 and 0.091 at 16 (0.680 and 0.742 against 0.651), and 4 was lower on 8 of 12 (dataset, ε) "
-               "pairs when it was chosen (dpsynth/synthesizers/aim.py).",
+               "pairs when it was chosen (dpsynth/synthesizers/aim.py). A second set (git 1b9ed1c, same AIM): "
+               "at 8, 0.161 ± 0.004 over 20 on adult at 0.1 and 0.157 ± 0.002 over 50 with a pairs-only "
+               "workload, but 0.0716 ± 0.001 at ε 1 (10 fits; 4 gives 0.0691, dpmm 0.0697), 0.138 against "
+               "0.133 on titanic_aim at 10 and 0.041 against 0.038 on nltcs at 0.1 (pairs only: 0.051); a "
+               "one-way share as at 8 or 16 with 4's rounds gives 0.168-0.169 (30 fits each).",
     "mbi": "Private-PGM `mbi` 2.0.0 with its repository's `mechanisms/mst.py` and `aim.py`, vendored in "
            "`peers/mbi_mechanisms/` with the patches its NOTICE.md lists (renamed library names, no pandas); "
            "the scripts' defaults (MST: 10,000 mirror-descent iterations; AIM: max_model_size 80 MB, "

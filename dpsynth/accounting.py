@@ -196,8 +196,10 @@ def rho_from_epsilon(epsilon: float, delta: float) -> float:
 
     Inverts :func:`epsilon_from_rho` (increasing in rho) with Brent's method,
     bracketed below by the classical bound rho = (sqrt(eps + log(1/delta)) -
-    sqrt(log(1/delta)))^2, and returns a point on the safe side:
-    ``epsilon_from_rho(result, delta) <= epsilon``, within 1e-14 relative of the root.
+    sqrt(log(1/delta)))^2, and returns a point on the safe side, 3 * RHO_RTOL below the
+    root: the ledger lets reservations pass the budget, and charges their reservation, by
+    RHO_RTOL relative each (rounding), so even both slacks used together stay within
+    ``(epsilon, delta)``.
     """
     delta = _check_delta(delta)
     epsilon = _check_epsilon(epsilon)
@@ -218,7 +220,7 @@ def rho_from_epsilon(epsilon: float, delta: float) -> float:
             return epsilon
 
     root = optimize.brentq(excess, lo, hi, xtol=1e-300, rtol=1e-15)
-    candidate = root * (1 - 1e-14)
+    candidate = root * (1 - 3 * RHO_RTOL)
     return candidate if lo < candidate and _within(candidate, delta, epsilon) else lo
 
 

@@ -111,9 +111,7 @@ def check_counter(counter: Any, schema: Schema) -> None:
     if sizes != schema.sizes:
         raise InputError(f"the counting engine was built for a domain of sizes {sizes}, but the schema's sizes "
                          f"are {schema.sizes}; build the engine with the same schema")
-    (total,) = counter.counts([()])
-    if int(total[0]) == 0:
-        raise InputError("the table is empty; dpsynth needs at least one row")
+    counter.counts([()])   # an empty table counts as zeros: refusing it would tell {} from {x}
 
 
 def _block_counts(block: np.ndarray, sizes: Sequence[int], wanted: Sequence[Sequence[int]],
@@ -341,12 +339,12 @@ class _EncodedSource:
                 writer.close()
                 finalizer()
             raise
-        if n == 0:
+        self.n_rows = n
+        if n == 0:  # counted as zeros: refusing {} would tell it apart from {x} without any charge
             if writer is not None:
                 writer.close()
                 finalizer()
-            raise InputError(f"{self.path}: the table is empty; dpsynth needs at least one row")
-        self.n_rows = n
+            return
         if writer is not None:
             writer.flush()
             self._cache_file, self._block_rows, self._finalizer = writer, sizes, finalizer
@@ -667,7 +665,7 @@ def open_counter(source: str | os.PathLike | pd.DataFrame, schema: Schema, engin
     if engine == "memory":
         from dpsynth.io import read_table
 
-        return MemoryCounter(schema.encode(read_table(source, schema=schema)), schema.sizes)
+        return MemoryCounter(schema.encode(read_table(source, schema=schema, allow_no_rows=True)), schema.sizes)
     _require_complete(schema)
     if engine == "file":
         return FileCounter(source, schema, batch_rows=batch_rows, cache_dir=cache_dir)

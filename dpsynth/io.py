@@ -18,13 +18,15 @@ import pandas as pd
 from dpsynth.errors import InputError
 
 
-def read_table(path: str | os.PathLike, *, schema: Any = None, **read_csv_kwargs: Any) -> pd.DataFrame:
+def read_table(path: str | os.PathLike, *, schema: Any = None, allow_no_rows: bool = False,
+               **read_csv_kwargs: Any) -> pd.DataFrame:
     """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame.
 
     With a ``schema``, categorical columns are read as text and then as their categories'
     type, value by value (:meth:`dpsynth.domain.Schema.read_text`), as every engine reads them.
     Raises :class:`InputError` with one line naming the file when it is missing,
-    unreadable or empty.
+    unreadable or empty (no columns, or no rows unless ``allow_no_rows``: a release
+    must take an empty table, or refusing it would tell it apart from a one-row one).
     """
     if schema is not None:
         read_csv_kwargs = {"dtype": schema.csv_dtypes(), **read_csv_kwargs}
@@ -41,7 +43,7 @@ def read_table(path: str | os.PathLike, *, schema: Any = None, **read_csv_kwargs
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{p}: cannot read table: {first}") from exc
-    if len(df.columns) == 0 or len(df) == 0:
+    if len(df.columns) == 0 or (len(df) == 0 and not allow_no_rows):
         raise InputError(f"{p}: the table is empty; dpsynth needs at least one row and one column")
     return df if schema is None else schema.read_text(df)
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from dpsynth import mechanisms
 from dpsynth.accounting import RHO_RTOL, Release, _check_positive, rho_from_epsilon
-from dpsynth.domain import (Categorical, Column, Numeric, Schema, _canonical_number, _label_order,
+from dpsynth.domain import (Categorical, Column, Numeric, Schema, _canonical_number, _is_number, _label_order,
                             _missing_values_error, _plain, _show)
 from dpsynth.errors import BudgetExceeded, InputError
 
@@ -155,28 +155,38 @@ def _counts(column: Categorical, values: pd.Series) -> dict[str, int]:
 
     In an object column each value is keyed by its own canonical form (booleans apart,
     whole floats as int): ``value_counts`` would merge True, 1 and 1.0 under whichever
-    came first, a label that one record decides."""
+    came first, a label that one record decides. A value that cannot be a category
+    (not a finite number, string or boolean) is not counted: it falls into ``other``.
+    Refusing it, or a mix of booleans and numbers, would let one record decide whether
+    the release happens at all; the column's dtype, which no single value sets in a typed
+    source, is checked instead."""
     present = values.dropna()
     if isinstance(present.dtype, pd.CategoricalDtype):
         present = present.astype(object)
+    if present.dtype != object and not (pd.api.types.is_numeric_dtype(present.dtype)
+                                        or pd.api.types.is_string_dtype(present.dtype)):
+        raise InputError(f"column {column.name!r}: a {present.dtype} column cannot be categories to learn; declare "
+                         f"its kind (datetime, numeric) or convert it to text")
     if present.dtype == object:
-        keys = present.map(_category_key)
-        bad = [_plain(v) for v in present[keys.isna()].head(3)]
-        counts = keys.dropna().value_counts(sort=False)
+        counts = present.map(_category_key).dropna().value_counts(sort=False)
         keyed = {str(k): int(c) for k, c in counts.items()}
     else:
         counts = present.value_counts(sort=False)
-        labels = [_plain(v) for v in counts.index]
-        bad = [v for v in labels if _category_key(v) is None]
-        keyed = {} if bad else {_key(v): int(c) for v, c in zip(labels, counts.to_numpy()) if c > 0}
-    if bad:
-        raise InputError(f"column {column.name!r}: values such as {_show(bad, 3)} cannot be categories (JSON "
-                         f"strings, numbers or booleans); convert them before learning the categories")
-    kinds = {type(json.loads(k)) for k in keyed}
-    if bool in kinds and kinds & {int, float}:
-        raise InputError(f"column {column.name!r}: the values mix booleans and numbers, which cannot be the "
-                         f"categories of one column; convert them to one type before learning the categories")
+        keyed = {_key(v): int(c) for v, c in zip(map(_plain, counts.index), counts.to_numpy())
+                 if c > 0 and _category_key(v) is not None}
     return dict(sorted(keyed.items()))
+
+
+def _one_of_booleans_and_numbers(found: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
+    """Discovered (value, noisy count) pairs with booleans or numbers dropped, whichever has the
+    smaller noisy total, when both were found: a column's categories are one or the other.
+    Post-processing of the noisy counts; the dropped values fall into ``other``."""
+    booleans = [vc for vc in found if isinstance(vc[0], bool)]
+    numbers = [vc for vc in found if _is_number(vc[0]) and not isinstance(vc[0], bool)]
+    if not booleans or not numbers:
+        return found
+    dropped = {id(vc) for vc in (numbers if sum(c for _, c in booleans) >= sum(c for _, c in numbers) else booleans)}
+    return [vc for vc in found if id(vc) not in dropped]
 
 
 def _category_key(value: Any) -> str | None:
@@ -198,6 +208,7 @@ def _discover(column: Categorical, counts: dict[str, int], release: Release, rho
     other = (type(column.other) is str, column.other)
     found = [(json.loads(k), v) for k, v in noisy.items()]
     found = [(value, count) for value, count in found if (type(value) is str, value) != other]
+    found = _one_of_booleans_and_numbers(found)
     found.sort(key=lambda vc: (-vc[1], _label_order(vc[0])))
     if column.max_categories is not None:
         found = found[: column.max_categories]

@@ -127,7 +127,10 @@ def test_aim_rounds_must_be_a_positive_integer(rounds):
 @pytest.mark.parametrize("make,message", [
     (lambda: AIM(rounds=3), "rounds=3 is fewer than the 4 columns"),
     (lambda: AIM(workload=[("a", "e")]), r"unknown columns \['e'\]"),
-    (lambda: MWEM(workload=[("a", "e")]), r"unknown columns: \['e'\]"),
+    (lambda: MWEM(workload=[("a", "e")]), r"unknown columns \['e'\]"),
+    (lambda: AIM(workload=[("a", "a")]), r"each naming a column once \(got \[\('a', 'a'\)\]\)"),  # spent, then failed
+    (lambda: MWEM(workload=[("a", "b"), ("b", "b")]), "each naming a column once"),
+    (lambda: AIM(workload=[]), "non-empty marginals"),
     (lambda: MWEM(max_model_cells=3), "every workload marginal alone exceeds max_model_cells=3"),
 ])
 def test_parameters_that_do_not_fit_the_columns_are_refused_before_spending(make, message, table):

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     check_table_suffix(out)
     schema = Schema.from_json(args.schema)
     engine = choose_engine(args.data, schema, args.engine)
-    data = read_table(args.data, schema=schema) if engine == "memory" else open_counter(
+    data = read_table(args.data, schema=schema, allow_no_rows=True) if engine == "memory" else open_counter(
         args.data, schema, engine, spark_master=args.spark_master)
     try:
         ledger = None if args.ledger is None else Ledger(args.ledger, create=False)

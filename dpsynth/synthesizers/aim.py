@@ -103,12 +103,7 @@ class AIM(Synthesizer):
         self.confidence = confidence
 
     def _workload(self, names: tuple[str, ...]) -> list[tuple[str, ...]]:
-        if self.workload is None:
-            return default_workload(names)
-        unknown = sorted({a for cl in self.workload for a in cl} - set(names))
-        if unknown:
-            raise InputError(f"workload names unknown columns {unknown}; use columns of the schema")
-        return [tuple(cl) for cl in self.workload]
+        return default_workload(names) if self.workload is None else check_workload(self.workload, names)
 
     def _rounds(self, names: tuple[str, ...]) -> int:
         rounds = self.rounds or ROUNDS_PER_COLUMN * len(names)
@@ -277,6 +272,19 @@ def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_l
         elif cells > final_limit:
             too_large.add(cl)
     return pool
+
+
+def check_workload(workload: Sequence[Sequence[str]], names: Sequence[str]) -> list[tuple[str, ...]]:
+    """The workload's marginals, each once, or InputError (before any budget is reserved):
+    the workload must be non-empty, and each marginal non-empty, of schema columns, each named once."""
+    cliques = list(dict.fromkeys(tuple(cl) for cl in workload))
+    unknown = sorted({a for cl in cliques for a in cl} - set(names))
+    if unknown:
+        raise InputError(f"workload names unknown columns {unknown}; use columns of the schema")
+    repeated = [cl for cl in cliques if len(set(cl)) != len(cl)]
+    if not cliques or not all(cliques) or repeated:
+        raise InputError(f"workload must be non-empty marginals, each naming a column once (got {repeated or cliques})")
+    return cliques
 
 
 def check_rounds(rounds: int | None) -> int | None:

@@ -37,7 +37,7 @@ import numpy as np
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, estimate
-from dpsynth.synthesizers.aim import (check_inference, check_rounds, computable_marginals, feasible,
+from dpsynth.synthesizers.aim import (check_inference, check_rounds, check_workload, computable_marginals, feasible,
                                       final_iterations, round_iterations)
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
@@ -83,13 +83,7 @@ class MWEM(Synthesizer):
         self.inference = check_inference(inference)
 
     def _workload(self, names: tuple[str, ...]) -> list[tuple[str, ...]]:
-        if self.workload is None:
-            return list(itertools.combinations(names, 2))
-        workload = list(dict.fromkeys(tuple(cl) for cl in self.workload))
-        unknown = sorted({a for cl in workload for a in cl} - set(names))
-        if unknown or not workload or not all(workload):
-            raise InputError(f"workload must be non-empty marginals of schema columns; unknown columns: {unknown}")
-        return workload
+        return list(itertools.combinations(names, 2)) if self.workload is None else check_workload(self.workload, names)
 
     def _check_schema(self, schema: Schema) -> None:
         workload = self._workload(tuple(schema.names))

@@ -502,6 +502,10 @@ class Numeric(Column):
                 if not (isinstance(lower, int) and isinstance(upper, int)):
                     raise InputError(f"column {name!r}: an integer column needs whole-number bounds, "
                                      f"got lower={lower}, upper={upper}")
+                if max(abs(lower), abs(upper)) > MAX_EXACT_INT:
+                    raise InputError(f"column {name!r}: integer bounds past 2**53 - 1 (lower={lower}, upper={upper}) "
+                                     f"cannot be binned exactly (bin edges are floats); rescale the column or "
+                                     f"make it a float column")
                 span = upper - lower + 1
                 if bins > span:
                     raise InputError(f"column {name!r}: the integers {lower}..{upper} are only {span} "

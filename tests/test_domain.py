@@ -269,6 +269,7 @@ def test_hash_is_sha256_of_canonical_json_and_order_sensitive(tmp_path):
     ({"kind": "numeric", "lower": 0, "upper": float("inf"), "bins": 2}, "finite number"),
     ({"kind": "numeric", "lower": 0, "upper": 3, "bins": 5, "integer": True}, "only 4 values"),
     ({"kind": "numeric", "lower": 0.5, "upper": 3, "bins": 2, "integer": True}, "whole-number bounds"),
+    ({"kind": "numeric", "lower": 2**53 + 1, "upper": 2**53 + 7, "bins": 3, "integer": True}, "past 2\\*\\*53 - 1"),
     ({"kind": "numeric", "edges": [0, 0.2, 0.9, 3], "integer": True}, "hold no whole number"),
     ({"kind": "numeric", "lower": 1, "upper": 1, "bins": 3}, "one bin only"),
     ({"kind": "numeric", "lower": 0, "upper": 1, "bins": 2, "missing": "yes"}, "'missing' must be true or false"),

@@ -270,3 +270,11 @@ def test_zero_input_errors():
         estimate(DOM, [], zeros=[(("a", "zz"), np.zeros((3, 2), dtype=bool))])
     with pytest.raises(ValueError, match="rule out every cell"):
         estimate(DOM, [], zeros=[(("b",), np.ones(2, dtype=bool))])
+
+
+@pytest.mark.parametrize("sigma", [1e160, 1e-170, [1.0, 1e-170, 1.0], 0.0, float("nan")])
+def test_a_sigma_whose_weight_overflows_is_refused(sigma):
+    """1/sigma^2 overflowing to inf or underflowing to 0 gave a NaN model with total 1, silently."""
+    with pytest.raises(ValueError, match="1/sigma\\^2 a positive finite number"):
+        Measurement(("a",), [1.0, 2.0, 3.0], sigma)
+

@@ -82,14 +82,15 @@ class Measurement:
             raise ValueError(f"Measurement on {clique}: values must be finite")
         if np.ndim(sigma) == 0:
             sigma = float(sigma)
-            ok = sigma > 0 and math.isfinite(sigma)
         else:
             sigma = np.array(sigma, dtype=np.float64).ravel()
-            ok = sigma.size == values.size and bool(np.all(sigma > 0) and np.all(np.isfinite(sigma)))
             sigma.flags.writeable = False
+        with np.errstate(over="ignore", divide="ignore"):
+            precision = 1.0 / np.square(np.asarray(sigma, dtype=np.float64))   # the weight the estimate gives it
+        ok = (np.ndim(sigma) == 0 or np.size(sigma) == values.size) and bool(np.all(np.isfinite(precision)) and np.all(precision > 0))
         if not ok:
-            raise ValueError(f"Measurement on {clique}: sigma must be > 0 and finite, one number or one per "
-                             f"value, got {sigma}")
+            raise ValueError(f"Measurement on {clique}: sigma must be > 0 with 1/sigma^2 a positive finite number "
+                             f"(about 1e-154 < sigma < 1e154), one number or one per value, got {sigma}")
         values.flags.writeable = False
         object.__setattr__(self, "clique", clique)
         object.__setattr__(self, "values", values)

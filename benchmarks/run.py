@@ -126,11 +126,12 @@ NOTES = {
 
 
 def dpsynth_revision() -> str:
-    """The checkout's commit, with ``-dirty`` when dpsynth/ has uncommitted changes."""
+    """The last commit that changed dpsynth/ (the code that ran; commits elsewhere, such as this
+    harness or the docs, do not change it), with ``-dirty`` when dpsynth/ has uncommitted changes."""
     def git(*a: str) -> str:
         return subprocess.run(["git", "-C", str(HERE.parent), *a], capture_output=True, text=True).stdout.strip()
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    commit = git("log", "-1", "--format=%h", "--", "dpsynth") or "unknown"
     return commit + ("-dirty" if git("status", "--porcelain", "--", "dpsynth") else "")
 
 
@@ -294,6 +295,7 @@ def run_one(data: bench_data.Prepared, system: System, epsilon: float, rep: int,
         "limits": {"timeout_s": timeout, "max_rss_gb": max_rss_gb, "vm_max_map_count": max_map_count()},
         "host": report.machine_id(),
     }
+    revision = dpsynth_revision() if system.runner == "run_dpsynth.py" else None   # before the run, not after
     cmd = [str(system.python()), "-W", "ignore", system.runner, "--codes", str(data.codes_path), "--domain",
            str(data.domain_path), "--method", system.method, "--epsilon", repr(epsilon), "--delta", repr(delta),
            "--seed", str(rep), "--out", str(out)]
@@ -302,7 +304,7 @@ def run_one(data: bench_data.Prepared, system: System, epsilon: float, rep: int,
         meta = json.loads(out.with_suffix(".json").read_text())
         record.update({k: meta.get(k) for k in ("version", "settings", "notes")})
         if system.runner == "run_dpsynth.py":
-            record["version"] += f" (git {dpsynth_revision()})"
+            record["version"] += f" (git {revision})"
         record["phase_s"] = meta["seconds"]
         record["fit_s"] = sum(meta["seconds"].values())
         synth = np.load(out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -99,14 +99,17 @@ def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: li
                   retried: list[dict] = ()) -> list[str]:
     lines = ["| system | ε | ok | TVD 1-way | TVD 2-way | TVD 3-way | TSTR AUC | fit+sample s | process s | "
              "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
-    notes = []
+    notes, mixed = [], False
     keys = sorted(by_cell, key=lambda k: (system_order.index(k[0]) if k[0] in system_order else 99, k[1]))
     for system, eps in keys:
         recs = by_cell[(system, eps)]
         ok = [r for r in recs if r["status"] == "ok"]
         col = lambda k: [r.get(k) for r in ok]  # noqa: E731
+        revisions = {r.get("version") for r in ok}
+        mark = " †" if len(revisions) > 1 else ""
+        mixed = mixed or bool(mark)
         lines.append(
-            f"| {system} | {eps:g} | {status_text(recs)} | {fmt(col('tvd1'))} | {fmt(col('tvd2'))} | "
+            f"| {system} | {eps:g} | {status_text(recs)}{mark} | {fmt(col('tvd1'))} | {fmt(col('tvd2'))} | "
             f"{fmt(col('tvd3'))} | {fmt(col('auc_tstr'))} | {fmt(col('fit_s'), 3, False)} | "
             f"{fmt(col('wall_s'), 3, False)} | {fmt(col('peak_rss_mb'), 3, False)} |")
         notes += [f"{system} ε={eps:g}: {e}" for e in _errors(recs)]
@@ -114,6 +117,8 @@ def dataset_table(by_cell: dict[tuple[str, float], list[dict]], system_order: li
     if trtr:
         lines.append("")
         lines.append(f"Train-real-test-real AUC on the same test rows: {np.mean(trtr):.3f}.")
+    if mixed:
+        lines += ["", "† the cell's runs come from more than one code revision (Versions lists them)."]
     if notes:
         lines += ["", "Runs that did not finish:", ""] + [f"- {n}" for n in notes]
     if retried:
@@ -145,6 +150,17 @@ def ratios(by_cell: dict[tuple[str, float], list[dict]], method: str) -> list[st
 
 def _ok(records: list[dict], key: str) -> list[float]:
     return [r[key] for r in records if r["status"] == "ok" and r.get(key) is not None]
+
+
+def _unscored(here: dict[str, list[dict]], non_private: tuple[str, ...]) -> str:
+    """The systems a 'lowest TVD' verdict cannot weigh: no run finished (stopped at a limit or
+    failed), or fewer than the five runs planned."""
+    none = sorted(s for s, recs in here.items() if s not in non_private and recs and not _ok(recs, "tvd3"))
+    few = sorted(f"{s} {len(_ok(recs, 'tvd3'))} of 5 runs" for s, recs in here.items()
+                 if s not in non_private and 0 < len(_ok(recs, "tvd3")) < 5)
+    parts = ([f"among the systems that finished; no result from {', '.join(none)}"] if none else []) + \
+        ([f"from {', '.join(few)}"] if few else [])
+    return f"; {'; '.join(parts)}" if parts else ""
 
 
 def lowest_verdict(mine: list[float], rival: list[float]) -> str:
@@ -196,7 +212,8 @@ def targets(by_cell: dict[tuple[str, float], list[dict]], non_private: tuple[str
         if aim and rivals:
             best = min(rivals, key=lambda s: np.mean(rivals[s]))
             lines.append(f"| {eps:g} | dpsynth AIM has the lowest 3-way TVD | {fmt(aim, 4)} | {best} "
-                         f"{fmt(rivals[best], 4)} | {lowest_verdict(aim, rivals[best])} |")
+                         f"{fmt(rivals[best], 4)} | {lowest_verdict(aim, rivals[best])}"
+                         f"{_unscored(here, non_private)} |")
         mst = _ok(here.get("dpsynth-mst", []), "tvd3")
         for peer in sorted(s for s in here if s.endswith("-mst") and s != "dpsynth-mst"):
             other = _ok(here[peer], "tvd3")
@@ -289,6 +306,17 @@ def plot(by_dataset: dict, out_dir: Path, system_order: list[str], non_private: 
     return written
 
 
+def _superseded(runs: list[dict], latest: dict) -> str:
+    """How many finished runs a later run of the same key replaced, by system family (runs.jsonl keeps them)."""
+    kept = {id(r) for r in latest.values()}
+    gone = Counter(r["system"].split("-")[0] for r in runs if r["status"] == "ok" and id(r) not in kept)
+    if not gone:
+        return "No finished run was replaced."
+    listed = ", ".join(f"{n} of {family}" for family, n in gone.most_common())
+    return (f"Finished runs replaced by a later run of the same key (rerun after a code change; runs.jsonl keeps "
+            f"them): {listed}.")
+
+
 def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tuple[str, ...],
            notes: dict[str, str]) -> None:
     """Write ``RESULTS.md`` and ``plots/*.png`` under ``results_dir`` from the run records.
@@ -301,11 +329,11 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
     retried = retried_failures(runs)
     latest = latest_by_key(runs)
     hosts = {tuple(sorted(r["host"].items())) for r in latest.values() if "host" in r}
-    versions = {}
+    versions: dict[str, Counter] = defaultdict(Counter)
     for r in latest.values():
         if r.get("version"):
             family = next((f for f in notes if r["system"] == f or r["system"].startswith(f + "-")), r["system"])
-            versions[family] = r["version"]
+            versions[family][r["version"]] += 1
     dates = sorted(r["started"][:10] for r in latest.values())
     lines = ["# dpsynth against its peers: results", "",
              f"Rendered {dt.date.today().isoformat()} from `runs.jsonl` ({len(latest)} run{'s' * (len(latest) != 1)}"
@@ -315,9 +343,12 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
         d = dict(h)
         lines.append(f"- {d.get('cpu')}, {d.get('cores')} cores, {d.get('ram_gb')} GB RAM, {d.get('os')}, "
                      f"Python {d.get('python')}")
-    lines += ["- shared with other contributors' jobs while it ran: wall times carry that load; ratios are "
-              "between runs of the same session", "", "## Versions", ""]
-    lines += [f"- {s}: {v}" for s, v in sorted(versions.items())]
+    lines += ["- shared with other jobs, and the runs span the dates above with up to four running at once on "
+              "the 2 cores: wall times carry that load, and ratios compare runs made under similar, not equal, "
+              "load", "", "## Versions", ""]
+    for family, counts in sorted(versions.items()):
+        listed = "; ".join(f"{v}: {n} run{'s' * (n != 1)}" for v, n in sorted(counts.items(), key=lambda vn: -vn[1]))
+        lines.append(f"- {family}: {listed}")
     lines += ["", "## Systems", ""]
     lines += [f"- **{family}**: {note}" for family, note in notes.items()]
     lines += ["", "## How to read the tables", "",
@@ -330,13 +361,16 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
               "memory of the run's processes. `bootstrap` and `independent-exact` are non-private "
               "reference points (i.i.d. sampling error, and exact 1-way marginals with no correlations). "
               "ok: runs that finished / runs made; a cell stops repeating once a run hits the time or "
-              "memory limit (the next would measure the limit again), so a timeout is often 0/1.", ""]
+              "memory limit (the next would measure the limit again), so a timeout is often 0/1.", "",
+              f"Each (dataset, system, ε, repetition) shows its latest run. {_superseded(runs, latest)}", ""]
     if "adult_pgm" in by_dataset:
         checks = targets(by_dataset["adult_pgm"], non_private)
         if checks:
             lines += ["## Targets on adult_pgm", "",
                       "From the peer-benchmark issue; time is fit+sample, memory is peak RSS, the same "
-                      "process span for every system.", ""] + checks + [""]
+                      "process span for every system. The issue sets the speed and memory targets against "
+                      "Private-PGM and SmartNoise; dpmm is outside them, and its ratios (below the adult_pgm "
+                      "table) show it using less memory than dpsynth on MST and AIM.", ""] + checks + [""]
             if max(len(recs) for recs in by_dataset["adult_pgm"].values()) == 1:
                 lines += ["One repetition per cell (a quick run): there is no interval yet, so a verdict "
                           "within run-to-run noise of its bound (about ±0.005 in TVD here) is not settled; "

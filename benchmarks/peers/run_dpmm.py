@@ -4,7 +4,7 @@ The data arrive already coded in the public domain, so the pipeline's own
 preprocessing (DP binning) is disabled and the domain ``{column: size}`` is
 passed in: dpmm spends no budget on preprocessing. dpmm's ``generate`` needs a
 row count; it gets the real one (as SmartNoise uses by default). ``--seed``
-seeds the pipeline's RandomState. PrivBayes is pure epsilon-DP (delta unused).
+seeds the pipeline's RandomState. PrivBayes converts (epsilon/2, delta) to rho (it uses delta).
 """
 from __future__ import annotations
 

@@ -361,8 +361,16 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
         except ModelTooLarge:  # no exact marginal of the model within its size guard
             bound = None
         out.append({"marginal": list(r), "kind": kind if bound is not None else "none",
-                    "l1_bound": bound, "tvd_bound": None if bound is None else min(1.0, bound / (2 * float(model.total)))})
+                    "l1_bound": bound, "tvd_bound": None if bound is None else tvd_bound(bound, float(model.total))})
     return out
+
+
+def tvd_bound(l1_bound: float, model_total: float) -> float:
+    """A bound on the TVD between the data's and the model's normalised marginals, from a
+    bound B on the L1 distance of their counts: the totals differ by at most B too, so
+    ||D/n - p/n_hat||_1 <= (|n - n_hat| + B) / n_hat <= 2 B / n_hat, and the TVD, half of
+    it, is at most B / n_hat (B / (2 n_hat) understated it up to twofold)."""
+    return min(1.0, l1_bound / model_total) if model_total > 0 else 1.0
 
 
 def _supported_bound(r, measurements, model, fitted, lam):

@@ -90,7 +90,11 @@ def privacy_claim(release: dict) -> dict:
         mech.append(f"{len(selections)} selection{'s' if len(selections) != 1 else ''} with the exponential mechanism")
     mechanism = "; ".join(mech) if mech else "not recorded in the release metadata"
     method = str(release.get("method", "unknown")).upper()
-    statement = (
+    drafted = schema_drafted(release)
+    statement = ("CONDITIONAL CLAIM: the schema's categories and bounds were drafted from the private data and "
+                 "declared public by whoever ran the release (--schema-is-public); the guarantee below holds "
+                 "only if that domain is public knowledge, since otherwise the categories and bounds reveal values "
+                 "of real records. " if drafted else "") + (
         f"This synthetic table was released by {method} on {release.get('created', 'an unrecorded date')} with "
         f"({eps:g}, {delta:g})-differential privacy under {neighbouring} neighbouring: adding or removing any one "
         f"person's record changes the probability of any outcome of the release by at most a factor "
@@ -110,11 +114,17 @@ def privacy_claim(release: dict) -> dict:
         "n_measurements": len(gaussians),
         "n_selections": len(selections),
         "research_rng": bool(release.get("research_rng", False)),
+        "schema_drafted_from_data": drafted,
         "statement": statement,
         "research_rng_warning": ("INSECURE research RNG: the noise of this release was drawn from a seeded numpy "
                                  "generator, not OpenDP's samplers. It is for experiments only and must not be "
                                  "published as differentially private.") if release.get("research_rng") else None,
     }
+
+
+def schema_drafted(release: dict) -> bool:
+    """Whether the release's schema was drafted from the data (and released on the user's word that it is public)."""
+    return bool((release.get("schema") or {}).get("drafted_from_data"))
 
 
 def ledger_section(summary: dict) -> dict:
@@ -166,6 +176,9 @@ def consistency_checks(release: dict | None, ledger: dict | None, synth_rows: in
     checks.append(_rho_check(release))
     checks.append({"check": "noise from OpenDP's samplers (not the research RNG)", "ok": not release.get("research_rng"),
                    "detail": "research_rng is " + str(bool(release.get("research_rng"))).lower()})
+    checks.append({"check": "schema not drafted from the private data", "ok": not schema_drafted(release),
+                   "detail": "drafted_from_data is " + str(schema_drafted(release)).lower()
+                   + (": the domain is public only on the word of --schema-is-public" if schema_drafted(release) else "")})
     if schema_hash is not None and release.get("schema_sha256"):
         checks.append({"check": "schema given is the schema released", "ok": schema_hash == release["schema_sha256"],
                        "detail": f"sha256 {schema_hash[:12]}... vs release {release['schema_sha256'][:12]}..."})
@@ -338,7 +351,8 @@ def build_report(real: pd.DataFrame | None, synth: pd.DataFrame, schema: Any = N
         "checks": consistency_checks(release, ledger, len(synth), schema.hash() if schema is not None else None),
     }
     if public:
-        report.update(fidelity=None, utility=None, attacks=None, audit=None, what_this_data_is=None)
+        report.update(fidelity=None, utility=None, attacks=None, audit=None, what_this_data_is=None,
+                      ledger=_to_the_day(report["ledger"]), release=_to_the_day(report["release"]))
         return report
     if real is None:
         raise InputError("the internal report needs the real table; pass REAL, or use --public for DP quantities only")
@@ -358,6 +372,20 @@ def build_report(real: pd.DataFrame | None, synth: pd.DataFrame, schema: Any = N
     report["audit"] = audit
     report["what_this_data_is"] = what_this_data_is(report)
     return report
+
+
+#: Timestamps a public report keeps to the day: how long a release or one of its steps took
+#: depends on the data (e.g. on how many distinct values category discovery suppressed).
+TIMED_KEYS = ("created", "finished")
+
+
+def _to_the_day(value: Any) -> Any:
+    """``value`` with every ``created``/``finished`` timestamp cut to its date (nested dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: (v[:10] if k in TIMED_KEYS and isinstance(v, str) else _to_the_day(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_the_day(v) for v in value]
+    return value
 
 
 def _release_metadata(release: dict) -> dict:
@@ -662,6 +690,10 @@ def _section_privacy(r: dict) -> str:
                         "SYNTH): this report cannot state any privacy guarantee for SYNTH.</p>"
     if p["research_rng_warning"]:
         out.append(f"<div class='banner danger'>{esc(p['research_rng_warning'])}</div>")
+    if p.get("schema_drafted_from_data"):
+        out.append("<div class='banner danger'>The schema was drafted from the private data: the claim below holds "
+                   "only if its categories and bounds are public knowledge (asserted with --schema-is-public, not "
+                   "checked).</div>")
     out.append(f"<div class='statement'>{esc(p['statement'])}</div>")
     out.append(html_table(["epsilon", "delta", "rho (zCDP)", "neighbouring", "method", "released", "noise"],
                       [[f"{p['epsilon']:g}", f"{p['delta']:g}", _g(p["rho"]), esc(p["neighbouring"]),

@@ -87,7 +87,7 @@ def test_privacy_claim_and_ledger_match_the_release_and_the_ledger(internal, rel
     assert rep["ledger"]["rho_spent"] == pytest.approx(summary["rho_spent"])
     assert rep["ledger"]["rho_remaining"] == pytest.approx(summary["rho_remaining"])
     assert [r["release_id"] for r in rep["ledger"]["releases"]] == [meta["ledger_release_id"]]
-    assert all(c["ok"] for c in rep["checks"]) and len(rep["checks"]) == 6
+    assert all(c["ok"] for c in rep["checks"]) and len(rep["checks"]) == 7
     assert rep["release"]["ledger_release_id"] == meta["ledger_release_id"]
     n_measured = sum(1 for m in meta["measurements"] if m["mechanism"] == "discrete_gaussian")
     assert p["n_measurements"] == n_measured == 7 + 6  # MST: every 1-way marginal and a spanning tree of 2-ways
@@ -148,6 +148,11 @@ def test_public_report_has_dp_quantities_only_and_never_reads_real(release_dir, 
     _no_external_references(page)
     assert "Public version" in page and "INTERNAL REVIEW" not in page
     assert "Fidelity" not in page and "Attacks" not in page
+    # how long a release or a step took depends on the data: public timestamps are dates only
+    stamps = [m["created"] for r in rep["ledger"]["releases"] for m in r["measurements"]]
+    stamps += [r[k] for r in rep["ledger"]["releases"] for k in ("created", "finished") if r.get(k)]
+    assert stamps and all(len(t) == 10 for t in stamps)
+    assert rep["privacy"]["schema_drafted_from_data"] is False
 
 
 def test_aim_error_bounds_and_research_rng_warning(tmp_path):
@@ -270,3 +275,20 @@ def test_a_failed_page_write_leaves_the_previous_pair(tmp_path, monkeypatch):
         report_module.write_report({"note": "second"}, out)
     assert (out.read_text(), out.with_suffix(".json").read_text()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json"]
+
+
+def test_a_drafted_schema_makes_the_claim_conditional_and_fails_a_check(release_dir, tmp_path, capsys):
+    """The public report dropped the schema body, so nothing said the domain was public only on the
+    user's word: the claim read as unconditional."""
+    release = json.loads((release_dir / "synth.csv.release.json").read_text())
+    release["schema"]["drafted_from_data"] = True
+    (tmp_path / "r.json").write_text(json.dumps(release))
+    out = tmp_path / "public.html"
+    assert main(["report", "nope.csv", str(release_dir / "synth.csv"), "--release", str(tmp_path / "r.json"),
+                 "--public", "--out", str(out), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["privacy"]["schema_drafted_from_data"] is True
+    assert rep["privacy"]["statement"].startswith("CONDITIONAL CLAIM")
+    assert [c["ok"] for c in rep["checks"] if c["check"] == "schema not drafted from the private data"] == [False]
+    assert "drafted from the private data" in out.read_text()
+

@@ -8,7 +8,8 @@ repetitions, in parallel processes), and measures every fit:
   *rare-combination error*: over the 2- and 3-way cells holding at most
   ``rare_share`` of the real rows, the L1 distance between real and synthetic
   shares relative to the real share those cells hold (0 = rare combinations
-  reproduced exactly; 1 = as wrong as losing them all), with their coverage
+  reproduced exactly; 1 = as wrong as losing them all; above 1 when the
+  synthetic data also over-fills them), with their coverage
   (share of those cells the synthetic data has at all). Low-order TVD averages
   hide exactly these cells;
 * utility -- TSTR beside TRTR (the same models trained on the real training
@@ -44,8 +45,11 @@ from dpsynth.synthesizers import METHODS
 from dpsynth.synthesizers.base import validate_budget
 
 NOTE = ("Internal evaluation on the real data without differential privacy: nothing from it is released and nothing "
-        "is charged to any ledger (each fit spends an in-memory budget that is thrown away). Release the chosen "
-        "epsilon with a separate `dpsynth synth` run.")
+        "is charged to any ledger (each fit spends an in-memory budget that is thrown away). Choosing epsilon from "
+        "these curves is itself a look at the private data that no DP guarantee covers: a release of the same "
+        "data at the chosen epsilon is (epsilon, delta)-DP for that epsilon, but the choice may reveal something. "
+        "Where that matters, choose on public or disjoint data (a held-out sample not released). Release the "
+        "chosen epsilon with a separate `dpsynth synth` run.")
 RARE_SHARE = 0.01
 FLAT_TOLERANCE = 0.1
 

@@ -315,11 +315,15 @@ def round_iterations(model: GraphicalModel, cap: int) -> int:
 
 
 def final_iterations(model: GraphicalModel) -> int:
-    """Iteration cap of the final estimate: the engine's own (it stops on
-    convergence) on models up to ``FINAL_WORK / DEFAULT_MAX_ITERS`` cells, and
-    about ``FINAL_WORK`` cell-iterations beyond, warm-started from the last
-    round's model."""
-    return int(min(DEFAULT_MAX_ITERS["mirror"], max(MIN_FINAL_ITERS, FINAL_WORK // _cells(model))))
+    """Iteration cap of the final estimate, warm-started from the last round's model: :func:`work_iterations`."""
+    return work_iterations(_cells(model))
+
+
+def work_iterations(cells: int) -> int:
+    """Iteration cap of a final estimate on a model of ``cells`` cells: the engine's own (it stops
+    on convergence) up to ``FINAL_WORK / DEFAULT_MAX_ITERS`` cells, about ``FINAL_WORK``
+    cell-iterations beyond."""
+    return int(min(DEFAULT_MAX_ITERS["mirror"], max(MIN_FINAL_ITERS, FINAL_WORK // max(1, cells))))
 
 
 def gaussian_l1_bound(n_cells: int, sigma: float, failure: float) -> float:

@@ -34,6 +34,7 @@ import numpy as np
 
 from dpsynth.errors import InputError
 from dpsynth.pgm import Domain, GraphicalModel, estimate, estimate_total, junction_tree_size
+from dpsynth.synthesizers.aim import work_iterations
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 from dpsynth.synthesizers.compress import Compression
 
@@ -117,7 +118,9 @@ class PrivBayes(Synthesizer):
         for clique in targets:
             ctx.measure(clique, family_rho / len(targets))
         ctx.progress(f"PrivBayes: measured {len(targets)} families", 1.0)
-        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
+        cells = junction_tree_size(ctx.domain, [m.clique for m in ctx.measurements] + [z for z, _ in ctx.zeros])
+        return estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros,
+                        max_iters=work_iterations(cells))   # AIM's work bound (credit_default at 10: over 22 min)
 
     def _network(self, ctx: FitContext, rho: float) -> list[tuple[str, tuple[str, ...]]]:
         """Root uniformly at random (data-independent), then d - 1 exponential-mechanism picks."""

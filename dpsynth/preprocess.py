@@ -233,13 +233,16 @@ def _numbers(column: Numeric, values: pd.Series) -> np.ndarray:
 
 
 def _candidates(column: Numeric) -> np.ndarray:
-    """The public grid: QUANTILE_GRID equal steps from lower to upper, whole numbers for integer columns."""
+    """The public grid: QUANTILE_GRID equal steps from lower to upper; for integer columns only
+    half-integers between whole numbers, each of which parts k from k + 1 (whole-number cuts
+    could not give ``upper`` a bin of its own, and a cut at either end parts nothing: a 0/1
+    column learned one bin, 10.5% ones coming out 48%)."""
     lower, upper = column.lower, column.upper
     if not column.integer:
         return np.linspace(lower, upper, QUANTILE_GRID + 1)
-    if upper - lower <= QUANTILE_GRID:
-        return np.arange(lower, upper + 1, dtype=np.float64)
-    return np.unique(np.round(np.linspace(lower, upper, QUANTILE_GRID + 1)))
+    steps = np.arange(lower, upper) if upper - lower <= QUANTILE_GRID else \
+        np.unique(np.floor(np.linspace(lower, upper - 1, QUANTILE_GRID)))
+    return (steps + 0.5).astype(np.float64)
 
 
 def _learn_edges(column: Numeric, x: np.ndarray, release: Release, rho: float) -> Numeric:
@@ -249,5 +252,5 @@ def _learn_edges(column: Numeric, x: np.ndarray, release: Release, rho: float) -
     cuts = [mechanisms.quantile(release, f"edges:{column.name}:{q}/{bins}", x, grid, q / bins, rho / (bins - 1))
             for q in range(1, bins)]
     edges = np.unique(np.concatenate(([column.lower], cuts, [column.upper])))
-    edges = [int(e) for e in edges] if column.integer else edges.tolist()
+    edges = [int(e) if float(e).is_integer() else float(e) for e in edges] if column.integer else edges.tolist()
     return Numeric(column.name, edges=tuple(edges), integer=column.integer, missing=column.missing)

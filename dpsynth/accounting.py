@@ -558,6 +558,7 @@ class Release:
         self.delta = delta
         self.delta_charged = 0.0
         self.insecure_rng = insecure_rng
+        self.charges: list[dict] = []   # this process's charges, as the ledger records them
         self._open = True
 
     @property
@@ -602,6 +603,8 @@ class Release:
             )
         self.rho_charged = math.fsum((self.rho_charged, rho))
         self.delta_charged = math.fsum((self.delta_charged, delta))
+        self.charges.append({"mechanism": mechanism, "query": _query_text(query), "sensitivity": sensitivity,
+                             "scale": scale, "rho": rho, "delta": delta})
 
     def _finish(self, error: str | None) -> None:
         self._open = False

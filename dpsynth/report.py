@@ -71,7 +71,9 @@ def privacy_claim(release: dict) -> dict:
     """The release's privacy claim, in numbers and in words (DP quantities only)."""
     eps, delta = float(release["epsilon"]), float(release["delta"])
     neighbouring = release.get("neighbouring", NEIGHBOURING)
-    measurements = release.get("measurements") or []
+    every = release.get("measurements") or []
+    learning = [m for m in every if m.get("stage") == "domain learning"]
+    measurements = [m for m in every if m.get("stage") != "domain learning"]
     gaussians = [m for m in measurements if "gaussian" in str(m.get("mechanism", ""))]
     selections = [m for m in measurements if m.get("mechanism") == "exponential"]
     by_order: dict[int, int] = {}
@@ -88,6 +90,8 @@ def privacy_claim(release: dict) -> dict:
         mech.append(f"{', '.join(parts)} measured with the discrete Gaussian mechanism ({sig})")
     if selections:
         mech.append(f"{len(selections)} selection{'s' if len(selections) != 1 else ''} with the exponential mechanism")
+    if learning:
+        mech.append(_learning_text(learning))
     mechanism = "; ".join(mech) if mech else "not recorded in the release metadata"
     method = str(release.get("method", "unknown")).upper()
     drafted = schema_drafted(release)
@@ -120,6 +124,22 @@ def privacy_claim(release: dict) -> dict:
                                  "generator, not OpenDP's samplers. It is for experiments only and must not be "
                                  "published as differentially private.") if release.get("research_rng") else None,
     }
+
+
+def _learning_text(learning: list[dict]) -> str:
+    """How the domain was learned, from the release's domain-learning charges."""
+    quantiles = [m for m in learning if m["mechanism"] == "quantile"]
+    discovery = [m for m in learning if m["mechanism"] != "quantile"]
+    parts = []
+    if quantiles:
+        parts.append(f"{len(quantiles)} bin edge{'s' if len(quantiles) != 1 else ''} as DP quantiles")
+    if discovery:
+        delta = sum(float(m.get("delta") or 0.0) for m in discovery)
+        parts.append(f"the categories of {len(discovery)} column{'s' if len(discovery) != 1 else ''} by "
+                     f"thresholded noisy counts ({', '.join(sorted({m['mechanism'] for m in discovery}))}; "
+                     f"approximate DP, delta {delta:.3g} of the release's delta)")
+    rho = sum(float(m["rho"]) for m in learning)
+    return f"domain learned with DP first (rho {rho:.4g}): {' and '.join(parts)}"
 
 
 def schema_drafted(release: dict) -> bool:

@@ -399,3 +399,20 @@ def test_aims_tvd_bound_holds_when_the_totals_differ():
         tvd = 0.5 * np.abs(data / data.sum() - model / model.sum()).sum()
         assert tvd <= tvd_bound(l1, model.sum()) + 1e-12
     assert tvd_bound(10, 990) == pytest.approx(10 / 990)
+
+
+def test_domain_learning_is_itemised_in_the_release_and_its_claim(table):
+    """The release listed only the synthesizer's own measurements: the quantiles and the
+    category discovery (approximate DP) that learned the domain were in the ledger alone."""
+    from dpsynth.report import privacy_claim
+
+    ledger = Ledger(None)
+    ledger.init("t", 2.0, 1e-6)
+    df = table.assign(n=np.linspace(0, 10, len(table)), a=np.where(np.arange(len(table)) % 3 == 0, "p", "q"))
+    model = MST(epsilon=1.0, delta=1e-6).fit(df, Schema.from_json(LEARNED), ledger=ledger, dataset="t")
+    learning = [m for m in model.release_["measurements"] if m.get("stage") == "domain learning"]
+    in_ledger = [m for m in ledger.summary("t")["releases"][0]["measurements"]
+                 if m["mechanism"] in ("quantile", "gaussian_threshold")]
+    assert [(m["mechanism"], m["rho"]) for m in learning] == [(m["mechanism"], m["rho"]) for m in in_ledger]
+    assert {m["mechanism"] for m in learning} == {"quantile", "gaussian_threshold"}
+    assert "domain learned with DP first" in privacy_claim(model.release_)["mechanism"]

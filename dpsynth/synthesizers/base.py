@@ -188,8 +188,10 @@ class Synthesizer(ABC):
             raise InputError("a ledger needs a dataset name: pass dataset=... (CLI: --dataset NAME)")
         rng = self._research_rng()
         with ledger.release(dataset, rho, self.method, insecure_rng=rng, delta=delta_learn) as release:
+            learning: list[dict] = []
             if schema.learnable:
                 schema = learn_domain(data, schema, release, rho_learn)
+                learning = [{**c, "stage": "domain learning"} for c in release.charges]
                 codes = schema.encode(data)
             counter = data if codes is None else MemoryCounter(codes, schema.sizes)
             ctx = FitContext(counter, Domain(schema.names, schema.sizes), release, verbose=self.verbose,
@@ -201,7 +203,7 @@ class Synthesizer(ABC):
         self.model_ = model
         self.compression_ = ctx.compression
         self.measurements_ = ctx.measurements
-        self.release_ = self._metadata(schema, rho, ctx, release_id, dataset, ledger)
+        self.release_ = self._metadata(schema, rho, ctx, release_id, dataset, ledger, learning)
         return self
 
     def sample(self, n: int | None = None, *, condition: pd.DataFrame | None = None,
@@ -309,7 +311,9 @@ class Synthesizer(ABC):
             raise InputError(f"{type(self).__name__} is not fitted yet: call fit(df, schema) first")
 
     def _metadata(self, schema: Schema, rho: float, ctx: FitContext, release_id: Any,
-                  dataset: str, ledger: Ledger) -> dict:
+                  dataset: str, ledger: Ledger, learning: list[dict]) -> dict:
+        """The release metadata; ``measurements`` lists the domain-learning charges (``stage``:
+        "domain learning") before the synthesizer's own."""
         return {
             "method": self.method,
             "epsilon": self.epsilon,
@@ -325,7 +329,7 @@ class Synthesizer(ABC):
             "dpsynth_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "estimated_rows": float(self.model_.total),
-            "measurements": ctx.log,
+            "measurements": learning + ctx.log,
             **self._extra_metadata(),
         }
 

@@ -450,7 +450,7 @@ def test_a_learned_integer_column_can_give_its_upper_value_a_bin():
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"b": (rng.random(2000) < 0.105).astype(int)})
     s = schema_of(b={**NUM, "lower": 0, "upper": 1, "bins": 2, "integer": True})
-    ledger, ctx = open_release(50.0)
+    _, ctx = open_release(50.0)
     with ctx as release:
         learned = learn_domain(df, s, release, 50.0)
     assert learned["b"].edges == (0, 0.5, 1)

@@ -28,6 +28,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from dpsynth.data import count_marginals
+from dpsynth.domain import MAX_EXACT_INT
 from dpsynth.errors import InputError
 
 #: The models compared in TSTR, in report order.
@@ -122,7 +123,7 @@ def spelled_as(reference: pd.Series, numbers: pd.Series) -> pd.Series:
     spelling = pd.Series(ref[value.notna()].to_numpy(), index=value[value.notna()].to_numpy())
     spelling = spelling[~spelling.index.duplicated()]
     x = numbers.to_numpy(dtype=float)
-    whole = np.isfinite(x) & (np.round(x) == x) & (np.abs(x) < 2**53)
+    whole = np.isfinite(x) & (np.round(x) == x) & (np.abs(x) <= MAX_EXACT_INT)
     plain = np.where(whole, pd.Series(np.where(whole, x, 0).astype(np.int64)).astype(str), numbers.astype(str))
     out = pd.Series(spelling.reindex(x).to_numpy(), index=numbers.index, dtype=object)
     out = out.where(out.notna(), pd.Series(plain, index=numbers.index, dtype=object))
@@ -347,13 +348,13 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
     r for numeric pairs (raw values, pairwise complete) and Cramér's V on the
     binned codes for every other pair.
     """
-    as_text = {} if load_schema(schema) is not None else {
+    schema = load_schema(schema)
+    as_text = {} if schema is not None else {
         str(c): _read_as_categories(real[c], synth[c]) for c in real.columns if c in synth.columns}
     synth = align_tables(real, {"SYNTH": synth})["SYNTH"]
     empty = [name for name, t in (("REAL", real), ("SYNTH", synth)) if len(t) == 0]
     if empty:
         raise InputError(f"{' and '.join(empty)} has no rows; fidelity compares the frequencies of two non-empty tables")
-    schema = load_schema(schema)
     a, b, names, sizes, binning = _encode_pair(real, synth, schema, bins)
     d = len(names)
     if schema is None:

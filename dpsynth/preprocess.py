@@ -182,7 +182,7 @@ def _one_of_booleans_and_numbers(found: list[tuple[Any, float]]) -> list[tuple[A
     smaller noisy total, when both were found: a column's categories are one or the other.
     Post-processing of the noisy counts; the dropped values fall into ``other``."""
     booleans = [vc for vc in found if isinstance(vc[0], bool)]
-    numbers = [vc for vc in found if _is_number(vc[0]) and not isinstance(vc[0], bool)]
+    numbers = [vc for vc in found if _is_number(vc[0])]   # _is_number leaves booleans out
     if not booleans or not numbers:
         return found
     dropped = {id(vc) for vc in (numbers if sum(c for _, c in booleans) >= sum(c for _, c in numbers) else booleans)}

@@ -64,6 +64,12 @@ def _show(values: Sequence[Any], limit: int = 5) -> str:
     return shown + (", ..." if len(values) > limit else "")
 
 
+def exact_whole(x: np.ndarray) -> np.ndarray:
+    """Element-wise: finite, whole and at most ``MAX_EXACT_INT`` in magnitude (a float
+    holds every such integer exactly, so it converts to int64 and back unchanged)."""
+    return np.isfinite(x) & (np.round(x) == x) & (np.abs(x) <= MAX_EXACT_INT)
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
@@ -1236,7 +1242,7 @@ def _draft_column(name: str, s: pd.Series, max_categories: int, bins: int) -> Co
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise InputError(f"column {name!r}: no finite numbers to draft bounds from; write its spec by hand")
-        if missing and finite.size == x.size and np.array_equal(x, np.round(x)) and np.abs(x).max() <= MAX_EXACT_INT:
+        if missing and exact_whole(x).all():
             return _draft_integer(name, pd.Series(x.astype(np.int64)), missing, max_categories, bins)
         lower, upper = float(finite.min()), float(finite.max())
         return Numeric(name=name, lower=lower, upper=upper, bins=1 if lower == upper else bins, missing=missing)

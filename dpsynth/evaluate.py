@@ -28,7 +28,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from dpsynth.data import count_marginals
-from dpsynth.domain import MAX_EXACT_INT
+from dpsynth.domain import exact_whole
 from dpsynth.errors import InputError
 
 #: The models compared in TSTR, in report order.
@@ -123,7 +123,7 @@ def spelled_as(reference: pd.Series, numbers: pd.Series) -> pd.Series:
     spelling = pd.Series(ref[value.notna()].to_numpy(), index=value[value.notna()].to_numpy())
     spelling = spelling[~spelling.index.duplicated()]
     x = numbers.to_numpy(dtype=float)
-    whole = np.isfinite(x) & (np.round(x) == x) & (np.abs(x) <= MAX_EXACT_INT)
+    whole = exact_whole(x)
     plain = np.where(whole, pd.Series(np.where(whole, x, 0).astype(np.int64)).astype(str), numbers.astype(str))
     out = pd.Series(spelling.reindex(x).to_numpy(), index=numbers.index, dtype=object)
     out = out.where(out.notna(), pd.Series(plain, index=numbers.index, dtype=object))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dpsynth.domain import Categorical, Datetime, Numeric, Schema, draft_schema
+from dpsynth.domain import MAX_EXACT_INT, Categorical, Datetime, Numeric, Schema, draft_schema, exact_whole
 from dpsynth.errors import InputError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -382,6 +382,18 @@ def test_draft_refuses_integers_past_2_53_naming_the_column_and_value(values):
 def test_draft_keeps_integers_up_to_2_53_exactly():
     col = draft_schema(pd.DataFrame({"id": np.array([0, 2**53 - 1, 1 - 2**53], dtype=np.int64)}))["id"]
     assert col.categories == (1 - 2**53, 0, 2**53 - 1)
+
+
+def test_exact_whole_marks_finite_whole_floats_up_to_2_53_minus_1():
+    x = np.array([0.0, -3.0, 2.5, np.nan, np.inf, float(MAX_EXACT_INT), -float(MAX_EXACT_INT), 2.0**53])
+    assert exact_whole(x).tolist() == [True, True, False, False, False, True, True, False]
+
+
+def test_draft_reads_a_float_column_with_missing_as_integers_only_below_2_53():
+    whole = draft_schema(pd.DataFrame({"n": [1.0, np.nan, 3.0]}))["n"]
+    assert isinstance(whole, Categorical) and whole.categories == (1, 3)
+    past = draft_schema(pd.DataFrame({"n": [1.0, np.nan, 2.0**53]}))["n"]
+    assert isinstance(past, Numeric) and past.upper == 2.0**53
 
 
 @pytest.mark.parametrize("kwargs, pattern", [

@@ -153,6 +153,41 @@ def _joint_of(model):
     return dom, model.project(dom.names)
 
 
+def test_merge_order_adds_the_cheapest_pair_first():
+    from dpsynth.pgm.objective import merge_order
+
+    dom = Domain(list("abcde"), [2, 3, 4, 5, 6])
+    # (a, b) + (a, c): 24 cells, the cheapest union; then with (a, b, c) nothing grows; (d, e) last
+    pairs = merge_order(dom, [("a", "b"), ("d", "e"), ("a", "c"), ("a", "b", "c")])
+    assert pairs == [(0, 2), (3, 4), (1, 5)]
+    assert merge_order(dom, [("a",)]) == []
+
+
+def test_gradient_step_is_the_sum_of_every_terms_broadcast():
+    """Objective.step gathers terms and sums them pairwise before one broadcast per
+    clique: the result must be theta - eta * (each term's gradient broadcast), term by term."""
+    from dpsynth.pgm.junction_tree import build_junction_tree
+    from dpsynth.pgm.objective import Objective
+
+    dom = Domain(list("abcdef"), [2, 3, 2, 4, 3, 2])
+    rng = np.random.default_rng(11)
+    joint = true_joint(rng, dom, 500.0)
+    cliques = [("a", "b"), ("b", "c"), ("a", "c"), ("c", "d"), ("a", "d"), ("b",), ("d", "e"), ("e", "f"),
+               ("f",), ("a", "b")]
+    meas = measure(dom, joint, cliques, 2.0, rng)
+    tree = build_junction_tree(dom, [m.clique for m in meas])
+    obj = Objective(dom, tree, meas)
+    theta = [rng.normal(size=dom.shape(c)) for c in tree.cliques]
+    grads = [rng.normal(size=t.shape) for t in obj.target]
+    expected = [t.copy() for t in theta]
+    for k, g in enumerate(grads):
+        expected[obj.home[k]] = expected[obj.home[k]] - 0.3 * g
+    got = obj.step(theta, grads, 0.3)
+    for e, g, t in zip(expected, got, theta):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    assert any(len(terms) > 2 for terms, _ in obj.merges.values())   # the pairwise sums were exercised
+
+
 def test_warm_start_reaches_the_same_optimum_faster():
     rng = np.random.default_rng(4)
     joint = true_joint(rng, DOM, 1000.0)
@@ -183,7 +218,7 @@ def test_warm_start_past_the_elimination_limit_still_reaches_the_optimum(monkeyp
     more = chain + measure(DOM, joint, [("a", "d")], 5.0, rng)   # closes the cycle: new 3-way cliques
     previous = estimate(DOM, chain, solver="mirror", tol=1e-9)
     cold = estimate(DOM, more, tol=1e-9)
-    monkeypatch.setattr(model, "variable_elimination", functools.partial(inference.variable_elimination, max_cells=1))
+    monkeypatch.setattr(model, "sum_product", functools.partial(inference.sum_product, max_cells=1))
     with pytest.raises(ModelTooLarge):
         previous.project(("a", "d"))
     warm = estimate(DOM, more, warm_start=previous, tol=1e-9)

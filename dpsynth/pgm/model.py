@@ -8,8 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from dpsynth.pgm.domain import Domain
-from dpsynth.pgm.factor import Factor
-from dpsynth.pgm.inference import BeliefPropagation, variable_elimination
+from dpsynth.pgm.inference import BeliefPropagation, sum_product
 from dpsynth.pgm.junction_tree import JunctionTree
 from dpsynth.pgm.reduce import sum_onto
 from dpsynth.pgm.sampling import sample_junction_tree
@@ -76,19 +75,20 @@ class GraphicalModel:
             groups.setdefault(self._part_of[a], []).append(a)
         if len(groups) == 1:
             (part,) = groups
-            return variable_elimination(self.domain, self._covering_factors(set(attrs), part), attrs, self.total)
+            return sum_product(self.domain, self._covering_tables(set(attrs), part), attrs, self.total)
         # independent parts: the outer product of their marginals, as shares of the total
         scale = self.total if self.total else 1.0
         joint = functools.reduce(np.multiply.outer, [self.project(g) / scale for g in groups.values()])
         order = [a for g in groups.values() for a in g]
         return joint.transpose([order.index(a) for a in attrs]) * scale
 
-    def _covering_factors(self, attrs: set[str], part: int) -> list[Factor]:
+    def _covering_tables(self, attrs: set[str], part: int) -> list[tuple[tuple[str, ...], np.ndarray]]:
         """The distribution of the smallest subtree of cliques holding ``attrs``
-        within their connected ``part`` of the tree, as log-space factors: the
-        subtree's top clique marginal times each other clique's conditional
-        table (a leaf whose wanted attributes all sit in its separator is
-        pruned, since its conditional sums to one)."""
+        within their connected ``part`` of the tree, as ``(clique, table)``
+        pairs: the subtree's top clique marginal times each other clique's
+        conditional table (a leaf whose wanted attributes all sit in its
+        separator is pruned, since its conditional sums to one). The tables
+        are the calibrated ones, in linear space: no copy, no exp or log."""
         tree = self.junction_tree
         neighbours = self._neighbours
         keep = set(self._parts[part])
@@ -103,16 +103,8 @@ class GraphicalModel:
                 degree[nb] -= 1
                 if degree[nb] == 1:
                     heapq.heappush(leaves, nb)
-        log_marginals, log_conditionals = self._log_tables
-        return [Factor(tree.cliques[c], log_marginals[c] if tree.parent[c] not in keep else log_conditionals[c])
+        return [(tree.cliques[c], self.marginals[c] if tree.parent[c] not in keep else self._conditionals[c])
                 for c in sorted(keep)]
-
-    @functools.cached_property
-    def _log_tables(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Log clique marginals and log conditionals, taken once (AIM projects
-        thousands of candidates through one model)."""
-        with np.errstate(divide="ignore"):
-            return [np.log(m) for m in self.marginals], [np.log(c) for c in self._conditionals]
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None,
                method: str = "round") -> np.ndarray:

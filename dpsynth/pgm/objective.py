@@ -9,6 +9,7 @@ gradients and potential updates broadcast without copies.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +40,22 @@ def estimate_total(measurements: Sequence[Measurement]) -> float:
     if sums.size == 0:
         return 1.0
     return max(1.0, float(np.sum(sums / var) / np.sum(1.0 / var)))
+
+
+def merge_order(domain: Domain, cliques: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
+    """How to add up arrays over ``cliques`` (broadcast on a common layout)
+    two at a time, cheaply: each step adds the two partial sums whose union of
+    attributes has the fewest cells, and appends the result to the list. The
+    pairs index that growing list (inputs first); the last sum is the total.
+    A clique's terms are sums over subsets of its attributes, so most pairs
+    cover far fewer cells than the clique."""
+    parts = {i: frozenset(cl) for i, cl in enumerate(cliques)}
+    pairs = []
+    while len(parts) > 1:
+        i, j = min(itertools.combinations(sorted(parts), 2), key=lambda ij: domain.size(parts[ij[0]] | parts[ij[1]]))
+        pairs.append((i, j))
+        parts[len(cliques) + len(pairs) - 1] = parts.pop(i) | parts.pop(j)
+    return pairs
 
 
 class Objective:
@@ -94,7 +111,9 @@ class Objective:
         (and, in :meth:`step`, gradients are gathered the same way before they
         are broadcast into it). ``order`` lists terms sources-first;
         ``source[k]`` is the term read from (-1: the home clique) and
-        ``source_axes[k]`` the axes summed away."""
+        ``source_axes[k]`` the axes summed away. ``merges[h]`` is clique
+        ``h``'s maximal terms (those read from the clique) and the pairwise
+        sums that add their gradients up (:func:`merge_order`)."""
         n = len(self.cliques)
         self.order = sorted(range(n), key=lambda k: (self.home[k], -domain.size(self.cliques[k])))
         self.source = [-1] * n
@@ -107,6 +126,12 @@ class Objective:
                 self.source[k] = j
                 hc = tree.cliques[self.home[k]]
                 self.source_axes[k] = tuple(i for i, a in enumerate(hc) if a in self.cliques[j] and a not in cl)
+        self.merges = {}
+        for k in self.order:
+            if self.source[k] < 0:
+                self.merges.setdefault(self.home[k], [[], []])[0].append(k)
+        for terms, pairs in self.merges.values():
+            pairs.extend(merge_order(domain, [self.cliques[k] for k in terms]))
 
     def project(self, clique_arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Each term's marginal read from per-clique arrays (counts)."""
@@ -141,20 +166,22 @@ class Objective:
         return sum(vdot(x, y) for x, y in zip(a, b))
 
     def step(self, theta: Sequence[np.ndarray], grads: Sequence[np.ndarray], eta: float) -> list[np.ndarray]:
-        """``theta - eta * grad``, each term's gradient broadcast into its clique
-        (a term read from another term adds its gradient to that term's first,
-        so each clique takes one broadcast per maximal term)."""
+        """``theta - eta * grad``, each term's gradient broadcast into its clique.
+        A term read from another term adds its gradient to that term's first;
+        a clique's maximal terms are then summed pairwise along :attr:`merges`,
+        the last two broadcast into it (two passes over the clique, not one per term)."""
         gathered = list(grads)
         for k in reversed(self.order):
             j = self.source[k]
             if j >= 0:
                 gathered[j] = gathered[j] + gathered[k]
         out = list(theta)
-        for k in self.order:
-            if self.source[k] < 0:
-                h = self.home[k]
-                if out[h] is theta[h]:
-                    out[h] = theta[h] - eta * gathered[k]
-                else:
-                    out[h] -= eta * gathered[k]
+        for h, (terms, pairs) in self.merges.items():
+            sums = [gathered[k] for k in terms]
+            for i, j in pairs[:-1]:
+                sums.append(sums[i] + sums[j])
+            first, *rest = pairs[-1] if pairs else (0,)   # the last pair goes into the clique one at a time
+            out[h] = theta[h] - eta * sums[first]
+            for i in rest:
+                out[h] -= eta * sums[i]
         return out

@@ -355,13 +355,16 @@ def error_bounds(workload, candidates, measurements, model, last, confidence) ->
     from variable elimination). Bounds are on the model's cells.
     """
     lam = 1 - confidence
+    quality_bound = None
     out = []
     for r in workload:
         try:
             fitted = model.project(r).ravel()
             bound, kind = _supported_bound(r, measurements, model, fitted, lam), "supported"
             if bound is None and last and r in last["pool"] and last["fits"](r):
-                bound, kind = _unsupported_bound(r, candidates, model, fitted, last, lam), "unsupported"
+                if quality_bound is None:
+                    quality_bound = _selected_quality_bound(last, lam)
+                bound, kind = _unsupported_bound(r, candidates, fitted, last, quality_bound), "unsupported"
         except ModelTooLarge:  # no exact marginal of the model within its size guard
             bound = None
         out.append({"marginal": list(r), "kind": kind if bound is not None else "none",
@@ -395,16 +398,19 @@ def _supported_bound(r, measurements, model, fitted, lam):
     return float(np.abs(y - fitted).sum() + gaussian_l1_bound(fitted.size, np.sqrt(1 / precision), lam))
 
 
-def _unsupported_bound(r, candidates, model, fitted, last, lam):
-    prev = last["model"]
+def _selected_quality_bound(last: dict, lam: float) -> float:
+    """The bound every pool candidate r's quality w_r (e_r - b_r) obeys after
+    the last round's selection: w_t (e_t - b_t) + 2 Delta / epsilon ln(2 |pool| / lambda),
+    with e_t bounded through the noisy measurement y_t (:func:`error_bounds`).
+    The same for every r, so it is computed once."""
     sigma, epsilon, pool, t = last["sigma"], last["epsilon"], last["pool"], last["clique"]
-    sensitivity = max(pool.values())
-    y_t = last["y"]
-    prev_t = prev.project(t).ravel()
-    e_t = np.abs(y_t - prev_t).sum() + gaussian_l1_bound(prev_t.size, sigma, lam / 2)
-    b = lambda cl, n: np.sqrt(2 / np.pi) * sigma * n  # noqa: E731
-    q_t = pool[t] * (e_t - b(t, prev_t.size))
-    slack = 2 * sensitivity / epsilon * np.log(2 * len(pool) / lam)
-    prev_r = prev.project(r).ravel()
-    e_r = (q_t + slack) / candidates[r] + b(r, prev_r.size)
+    prev_t = last["model"].project(t).ravel()
+    e_t = np.abs(last["y"] - prev_t).sum() + gaussian_l1_bound(prev_t.size, sigma, lam / 2)
+    q_t = pool[t] * (e_t - np.sqrt(2 / np.pi) * sigma * prev_t.size)
+    return float(q_t + 2 * max(pool.values()) / epsilon * np.log(2 * len(pool) / lam))
+
+
+def _unsupported_bound(r, candidates, fitted, last, quality_bound):
+    prev_r = last["model"].project(r).ravel()
+    e_r = quality_bound / candidates[r] + np.sqrt(2 / np.pi) * last["sigma"] * prev_r.size
     return float(e_r + np.abs(prev_r - fitted).sum())

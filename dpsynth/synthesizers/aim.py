@@ -154,7 +154,7 @@ class AIM(Synthesizer):
                              inference=self.inference)
             ctx.progress(f"AIM round {self.rounds_}: measured {', '.join(cl)}", used / rho)
             after = model.project(cl).ravel()
-            if np.abs(after - before).sum() <= sigma * np.sqrt(2 / np.pi) * after.size:
+            if np.abs(after - before).sum() <= expected_noise_l1(after.size, sigma):
                 sigma, epsilon = sigma / 2, epsilon * 2
         ctx.progress(f"AIM: final estimate from {len(ctx.measurements)} measurements", 1.0)
         model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
@@ -179,7 +179,7 @@ class AIM(Synthesizer):
         pool = {cl: candidates[cl] for cl in err}
         cliques = list(pool)
         wgt = np.array([pool[cl] for cl in cliques], dtype=float)
-        bias = np.array([np.sqrt(2 / np.pi) * sigma * answers[cl].size for cl in cliques])
+        bias = np.array([expected_noise_l1(answers[cl].size, sigma) for cl in cliques])
         scores = wgt * (np.array([err[cl] for cl in cliques]) - bias)
         choice = ctx.select(f"aim round {self.rounds_}", scores, epsilon, float(wgt.max()),
                             admissible=lambda i: fits(cliques[i]))
@@ -326,13 +326,19 @@ def work_iterations(cells: int) -> int:
     return int(min(DEFAULT_MAX_ITERS["mirror"], max(MIN_FINAL_ITERS, FINAL_WORK // max(1, cells))))
 
 
+def expected_noise_l1(n_cells: int, sigma: float) -> float:
+    """E||z||_1 for z ~ N(0, sigma^2 I_n): sqrt(2/pi) sigma n, the noise an L1 error
+    of a measured marginal carries on average (AIM's score bias and annealing test)."""
+    return np.sqrt(2 / np.pi) * sigma * n_cells
+
+
 def gaussian_l1_bound(n_cells: int, sigma: float, failure: float) -> float:
     """Upper bound on ||z||_1, z ~ N(0, sigma^2 I_n), holding with probability 1 - failure.
 
     E||z||_1 = n sigma sqrt(2/pi), and ||.||_1 is sqrt(n)-Lipschitz in L2, so by
     Gaussian concentration P(||z||_1 > E + sigma sqrt(2 n ln(1/failure))) <= failure.
     """
-    return n_cells * sigma * np.sqrt(2 / np.pi) + sigma * np.sqrt(2 * n_cells * np.log(1 / failure))
+    return expected_noise_l1(n_cells, sigma) + sigma * np.sqrt(2 * n_cells * np.log(1 / failure))
 
 
 def error_bounds(workload, candidates, measurements, model, last, confidence) -> list[dict]:
@@ -406,11 +412,11 @@ def _selected_quality_bound(last: dict, lam: float) -> float:
     sigma, epsilon, pool, t = last["sigma"], last["epsilon"], last["pool"], last["clique"]
     prev_t = last["model"].project(t).ravel()
     e_t = np.abs(last["y"] - prev_t).sum() + gaussian_l1_bound(prev_t.size, sigma, lam / 2)
-    q_t = pool[t] * (e_t - np.sqrt(2 / np.pi) * sigma * prev_t.size)
+    q_t = pool[t] * (e_t - expected_noise_l1(prev_t.size, sigma))
     return float(q_t + 2 * max(pool.values()) / epsilon * np.log(2 * len(pool) / lam))
 
 
 def _unsupported_bound(r, candidates, fitted, last, quality_bound):
     prev_r = last["model"].project(r).ravel()
-    e_r = quality_bound / candidates[r] + np.sqrt(2 / np.pi) * last["sigma"] * prev_r.size
+    e_r = quality_bound / candidates[r] + expected_noise_l1(prev_r.size, last["sigma"])
     return float(e_r + np.abs(prev_r - fitted).sum())

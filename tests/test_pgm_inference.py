@@ -183,6 +183,12 @@ def test_belief_propagation_matches_brute_force(seed):
     for cl, m, c in zip(tree.cliques, mu, cond):
         np.testing.assert_allclose(m, total * brute_marginal(dom, joint, cl), rtol=0, atol=1e-10 * total)
         assert np.all(np.isfinite(c))
+    before = [t.copy() for t in theta]
+    lean, none, lean_log_z = bp.calibrate(theta, total, conditionals=False)   # marginals built in place
+    assert none is None and lean_log_z == log_z
+    for m, m_lean, t, t0 in zip(mu, lean, theta, before):
+        np.testing.assert_array_equal(m_lean, m)
+        np.testing.assert_array_equal(t, t0)       # the potentials are never written to
 
 
 @pytest.mark.parametrize("seed", range(15))

@@ -201,13 +201,18 @@ def estimate(domain: Domain, measurements: Sequence[Measurement], total: float |
 def _mirror_descent(domain: Domain, structure, bp, objective: Objective, warm_start: Model | None, total: float,
                     masks: list, tol: float, max_iters: int) -> tuple[list[np.ndarray], int]:
     """Mirror descent on ``structure`` (junction tree or region graph, with its
-    ``bp``), from ``warm_start``'s marginals or the uniform model, zeros masked."""
+    ``bp``), from ``warm_start``'s marginals or the uniform model, zeros masked.
+    The starting potentials get no local name here, so the solver frees them
+    once its first step replaces them."""
+    return solve_mirror_descent(bp, objective, apply_zeros(_start(warm_start, domain, structure, bp, total), masks),
+                                total, tol, max_iters, masks)
+
+
+def _start(warm_start: Model | None, domain: Domain, structure, bp, total: float) -> list[np.ndarray]:
+    """Mirror descent's starting potentials: ``warm_start``'s (:func:`_warm_potentials`) or all zero."""
     if warm_start is not None:
-        theta = _warm_potentials(warm_start, domain, structure, bp, total)
-    else:
-        theta = [np.zeros(shape) for shape in bp.shapes]
-    theta = apply_zeros(theta, masks)
-    return solve_mirror_descent(bp, objective, theta, total, tol, max_iters, masks)
+        return _warm_potentials(warm_start, domain, structure, bp, total)
+    return [np.zeros(shape) for shape in bp.shapes]
 
 
 def _estimate_approx(domain: Domain, measurements: list[Measurement], total: float, warm_start: Model | None,

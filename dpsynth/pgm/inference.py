@@ -69,10 +69,12 @@ class BeliefPropagation:
             self.sep_in_child.append(_embed(domain, cl, sep))
         self.postorder = tuple(reversed(tree.order))
 
-    def calibrate(self, theta: Sequence[np.ndarray], total: float
-                  ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    def calibrate(self, theta: Sequence[np.ndarray], total: float, conditionals: bool = True
+                  ) -> tuple[list[np.ndarray], list[np.ndarray] | None, float]:
         """Clique marginals (counts summing to ``total``), the conditional tables
-        ``P(c \\ S | S)`` (the root's is its joint), and ``log Z`` of ``theta``."""
+        ``P(c \\ S | S)`` (the root's is its joint), and ``log Z`` of ``theta``.
+        ``conditionals=False`` returns None for the tables and turns each into
+        its clique's marginal in place: one set of clique arrays fewer in memory."""
         n = len(theta)
         msg: list[np.ndarray | None] = [None] * n
         cond: list[np.ndarray | None] = [None] * n
@@ -101,12 +103,9 @@ class BeliefPropagation:
         mu: list[np.ndarray | None] = [None] * n
         for c in self.tree.order:
             p = self.tree.parent[c]
-            if p < 0:
-                mu[c] = cond[c] * total
-            else:
-                sep = sum_axes(mu[p], self.down_axes[c])
-                mu[c] = cond[c] * sep.reshape(self.sep_in_child[c])
-        return mu, cond, log_z
+            scale = total if p < 0 else sum_axes(mu[p], self.down_axes[c]).reshape(self.sep_in_child[c])
+            mu[c] = cond[c] * scale if conditionals else np.multiply(cond[c], scale, out=cond[c])
+        return mu, cond if conditionals else None, log_z
 
     def factorize(self, marginals: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Log-potentials of the distribution with the given consistent clique

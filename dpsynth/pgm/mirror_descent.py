@@ -61,7 +61,7 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
     ``zeros``: per clique, a boolean array of structural-zero cells (or None);
     ``theta`` must already be ``-inf`` there, and restarts keep them so (the
     gradient steps do by themselves: ``-inf - eta * g`` stays ``-inf``)."""
-    z, _, log_z = bp.calibrate(theta, total)
+    z, _, log_z = bp.calibrate(theta, total, conditionals=False)
     if not objective.cliques:
         return z, 0
     x = z
@@ -80,7 +80,7 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
             yt = _mix(a, xt, zt)
             fy, grad = objective.value_and_grad(yt)
             theta_new = objective.step(theta, grad, step / a)
-            z_new, _, log_z_new = bp.calibrate(theta_new, total)
+            z_new, _, log_z_new = bp.calibrate(theta_new, total, conditionals=False)
             zt_new = objective.project(z_new)
             xt_new = _mix(a, xt, zt_new)
             fx_new = objective.value(xt_new)
@@ -88,13 +88,14 @@ def solve_mirror_descent(bp: BeliefPropagation, objective: Objective, theta: lis
             bound = fy + objective.dot(grad, xt_new) - objective.dot(grad, yt) + lip * a * a * max(kl, 0.0)
             if fx_new <= bound + 1e-12 * abs(bound) or step < 1e-300:
                 break
+            theta_new = z_new = zt_new = xt_new = None   # free the rejected step before the next one
             step *= 0.5
         if fx_new > fx:
             # restart the momentum from x: the model whose marginals are x
             theta = bp.factorize([np.maximum(c, TINY * total) for c in x])
             if zeros is not None:
                 theta = apply_zeros(theta, zeros)
-            z, _, log_z = bp.calibrate(theta, total)
+            z, _, log_z = bp.calibrate(theta, total, conditionals=False)
             zt = xt = objective.project(z)
             x = z
             a_prev = l_prev = None

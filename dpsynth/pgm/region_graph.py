@@ -191,11 +191,12 @@ class RegionBP:
         return np.log(np.exp(values - top).sum(axis=axes)) + top.reshape(
             [n for i, n in enumerate(values.shape) if i not in axes])
 
-    def calibrate(self, theta: Sequence[np.ndarray], total: float
+    def calibrate(self, theta: Sequence[np.ndarray], total: float, conditionals: bool = False
                   ) -> tuple[list[np.ndarray], None, float]:
         """Pseudo-marginals (counts summing to ``total`` per region), None (no
-        conditional tables: the interface of exact belief propagation), and
-        ``Phi(theta)``. Dead cells of ``theta`` (e.g. ``-inf``) are ignored."""
+        conditional tables, whatever ``conditionals`` asks: the interface of
+        exact belief propagation), and ``Phi(theta)``. Dead cells of ``theta``
+        (e.g. ``-inf``) are ignored."""
         n = len(self.shapes)
         if self.alive is not None:
             theta = [np.where(a, t, 0.0) for a, t in zip(self.alive, theta)]

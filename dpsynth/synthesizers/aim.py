@@ -128,7 +128,7 @@ class AIM(Synthesizer):
         for a in names:  # no domain compression: at AIM's per-round sigma it would merge real values
             ctx.measure((a,), oneway_rho)
         used = oneway_rho * len(names)
-        answers = {cl: x.astype(float) for cl, x in zip(candidates, ctx.answers(list(candidates)))}
+        answers = dict(zip(candidates, ctx.answers(list(candidates))))  # ctx's cached int64 counts: no second copy
         model = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros,
                          inference=self.inference)
         ctx.progress(f"AIM: measured {len(names)} one-way marginals", used / rho)
@@ -156,6 +156,8 @@ class AIM(Synthesizer):
             after = model.project(cl).ravel()
             if np.abs(after - before).sum() <= expected_noise_l1(after.size, sigma):
                 sigma, epsilon = sigma / 2, epsilon * 2
+        del answers
+        ctx.forget_answers()  # the final estimate needs no exact counts: free them before it
         ctx.progress(f"AIM: final estimate from {len(ctx.measurements)} measurements", 1.0)
         model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
                          max_iters=final_iterations(model), zeros=ctx.zeros, inference=self.inference)

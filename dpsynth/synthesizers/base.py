@@ -88,6 +88,11 @@ class FitContext:
             self._cache.update(zip(todo, counted))
         return [self._cache[cl] for cl in cliques]
 
+    def forget_answers(self) -> None:
+        """Drop the cached exact counts (private, and as large as a workload's
+        marginals); answers asked for later are counted again."""
+        self._cache.clear()
+
     def answer(self, clique: tuple[str, ...]) -> np.ndarray:
         """The exact count vector of one marginal (private: only feed it to a mechanism)."""
         return self.answers([clique])[0]

@@ -109,7 +109,7 @@ class MWEM(Synthesizer):
         weights = dict.fromkeys(workload, 1.0)
         too_large: set = set()
         model = self._uniform_model(ctx.domain, workload, ctx.zeros)
-        answers = {cl: x.astype(float) for cl, x in zip(workload, ctx.answers(workload))}
+        answers = dict(zip(workload, ctx.answers(workload)))  # ctx's cached int64 counts: no second copy
         bias = np.sqrt(2 / np.pi) * sigma  # expected |noise| per measured cell
         self.selected_: list[tuple[str, ...]] = []
         for t in range(1, rounds + 1):

@@ -37,8 +37,8 @@ import numpy as np
 from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, estimate
-from dpsynth.synthesizers.aim import (check_inference, check_rounds, check_workload, computable_marginals, feasible,
-                                      final_iterations, round_iterations)
+from dpsynth.synthesizers.aim import (check_inference, check_rounds, check_workload, computable_marginals,
+                                      expected_noise_l1, feasible, final_iterations, round_iterations)
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -110,7 +110,6 @@ class MWEM(Synthesizer):
         too_large: set = set()
         model = self._uniform_model(ctx.domain, workload, ctx.zeros)
         answers = dict(zip(workload, ctx.answers(workload)))  # ctx's cached int64 counts: no second copy
-        bias = np.sqrt(2 / np.pi) * sigma  # expected |noise| per measured cell
         self.selected_: list[tuple[str, ...]] = []
         for t in range(1, rounds + 1):
             admitted = (feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large,
@@ -121,7 +120,7 @@ class MWEM(Synthesizer):
             pool, fitted = list(marginals), list(marginals.values())
             if t == 1:
                 fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]
-            scores = [np.abs(answers[cl] - f).sum() - bias * f.size for cl, f in zip(pool, fitted)]
+            scores = [np.abs(answers[cl] - f).sum() - expected_noise_l1(f.size, sigma) for cl, f in zip(pool, fitted)]
             clique = pool[ctx.select(f"mwem round {t}", np.array(scores), epsilon, 2.0 if t == 1 else 1.0)]
             ctx.measure(clique, 1 / (2 * sigma**2))
             self.selected_.append(clique)

@@ -88,8 +88,8 @@ def test_calibration_reports_convergence_and_a_stalled_descent_stops(monkeypatch
     assert not capped.converged
     original = RegionBP.calibrate
 
-    def never_converges(self, theta, total):
-        out = original(self, theta, total)
+    def never_converges(self, theta, total, conditionals=False):
+        out = original(self, theta, total, conditionals)
         self.converged = False
         return out
     monkeypatch.setattr(RegionBP, "calibrate", never_converges)

@@ -179,7 +179,7 @@ class JunctionTreeSizer:
     """
 
     def __init__(self, domain: Domain, base: Iterable[Sequence[str]], memo: dict | None = None):
-        """``memo``: cells by component (its set of clique masks), to share
+        """``memo``: maximal cliques by component (its edges and nodes), to share
         between sizers of a growing base: AIM's rounds each join one clique,
         so most candidates meet components already sized."""
         self.domain = domain
@@ -209,22 +209,48 @@ class JunctionTreeSizer:
         self.cells = {r: self._cells(self.masks[r], self.nodes[r]) for r in self.nodes}
         self.total = sum(self.cells.values())
 
-    def _cells(self, masks: list[int], nodes: int) -> int:
-        key = (frozenset(masks), nodes)
+    def _cliques(self, masks: list[int], nodes: int) -> tuple[tuple[int, int], ...]:
+        """Maximal cliques of the greedy triangulation of one component, as
+        (bitmask, cells) pairs, memoised by its edges: masks of one attribute add none."""
+        key = (frozenset(m for m in masks if m & (m - 1)), nodes)
         if key not in self.memo:
-            sizes = self.domain.sizes
-            self.memo[key] = sum(math.prod(sizes[i] for i in _bits(c)) for c in _maximal(self.domain, masks, nodes))
+            self.memo[key] = tuple((c, self._size(c)) for c in _maximal(self.domain, masks, nodes))
         return self.memo[key]
 
+    def _cells(self, masks: list[int], nodes: int) -> int:
+        return sum(cells for _, cells in self._cliques(masks, nodes))
+
+    def _size(self, mask: int) -> int:
+        sizes = self.domain.sizes
+        return math.prod(sizes[i] for i in _bits(mask))
+
     def size_with(self, clique: Sequence[str]) -> int:
-        """Total junction-tree cells of ``base`` plus ``clique``."""
-        joined = {self.root[i] for i in _bits(_mask(self.domain, clique))}
+        """Total junction-tree cells of ``base`` plus ``clique``.
+
+        The clique's attributes on no edge of ``base`` are simplicial once it
+        is added, and greedy elimination ends with the same maximal cliques
+        whichever order its simplicial (zero fill-in) nodes go in: each run of
+        them removes the same nodes and adds no edge, and its cliques' maximal
+        ones are the graph's maximal cliques holding a removed node. So they go
+        first, forming ``clique`` itself, and the rest of ``clique`` is joined
+        to ``base`` alone: one elimination serves every clique sharing that
+        rest (PrivBayes: every child of one parent set), and a clique of the
+        rest's own is absorbed.
+        """
+        mask = _mask(self.domain, clique)
+        isolated = sum(1 << i for i in _bits(mask) if self.nodes[self.root[i]] == 1 << i)
+        rest = mask & ~isolated
+        joined = {self.root[i] for i in _bits(rest)}
         nodes = 0
-        masks = [_mask(self.domain, clique)]
+        masks = [rest]
         for r in joined:
             nodes |= self.nodes[r]
             masks += self.masks[r]
-        return self.total - sum(self.cells[r] for r in joined) + self._cells(masks, nodes)
+        cliques = self._cliques(masks, nodes) if joined else ()
+        if isolated:
+            cliques = [(c, cells) for c, cells in cliques if c & ~mask] + [(mask, self._size(mask))]
+        removed = sum(self.cells[r] for r in joined) + sum(self.domain.sizes[i] for i in _bits(isolated))
+        return self.total - removed + sum(cells for _, cells in cliques)
 
 
 def junction_tree_size(domain: Domain, cliques: Iterable[Sequence[str]]) -> int:

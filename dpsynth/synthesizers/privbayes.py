@@ -29,11 +29,12 @@ the model's junction tree under ``max_model_cells``.
 from __future__ import annotations
 
 import itertools
+from typing import Callable
 
 import numpy as np
 
 from dpsynth.errors import InputError
-from dpsynth.pgm import Domain, GraphicalModel, estimate, estimate_total, junction_tree_size
+from dpsynth.pgm import Domain, GraphicalModel, estimate, estimate_total, junction_tree_size, model_sizer
 from dpsynth.synthesizers.aim import work_iterations
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 from dpsynth.synthesizers.compress import Compression
@@ -132,8 +133,9 @@ class PrivBayes(Synthesizer):
         for step in range(len(names) - 1):
             placed = [x for x, _ in network]
             families = [(x, *parents) for x, parents in network if parents] + [z for z, _ in ctx.zeros]
+            size_with = model_sizer(ctx.domain, families)   # one elimination per parent set, shared by the children
             candidates = [(x, parents) for x in names if x not in placed
-                          for parents in self._parent_sets(ctx.domain, x, placed, families)]
+                          for parents in self._parent_sets(ctx.domain, x, placed, size_with)]
             counts = ctx.answers([(x, *parents) for x, parents in candidates])
             scores = [dependence(c.reshape(ctx.domain.size((x,)), -1)) for (x, _), c in zip(candidates, counts)]
             pick = ctx.select(f"privbayes parents {step + 1}", np.array(scores), epsilon, DEPENDENCE_SENSITIVITY)
@@ -141,8 +143,10 @@ class PrivBayes(Synthesizer):
         return network
 
     def _parent_sets(self, domain: Domain, x: str, placed: list[str],
-                     families: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+                     size_with: Callable[[tuple[str, ...]], int]) -> list[tuple[str, ...]]:
         """The maximal parent sets of ``x`` within ``placed`` under the degree, usefulness and size limits.
+
+        ``size_with(family)``: junction-tree cells of the network so far plus ``family``.
 
         A set is maximal when no single placed attribute can join it and stay
         within the limits (the degree and cell limits hold for every subset of a
@@ -152,13 +156,13 @@ class PrivBayes(Synthesizer):
 
         def allowed(parents: tuple[str, ...]) -> bool:
             return (len(parents) <= self.degree and domain.size((x, *parents)) <= limit
-                    and junction_tree_size(domain, families + [(x, *parents)]) <= self.max_model_cells)
+                    and size_with((x, *parents)) <= self.max_model_cells)
 
         sets = [p for k in range(1, min(self.degree, len(placed)) + 1)
                 for p in itertools.combinations(placed, k) if allowed(p)]
-        fits = set(sets)
-        out = [p for p in sets if not any(tuple(a for a in placed if a in p or a == b) in fits
-                                          for b in placed if b not in p)]
+        fits = {frozenset(p) for p in sets}
+        out = [p for p in sets if len(p) == self.degree
+               or not any(frozenset((*p, b)) in fits for b in placed if b not in p)]
         return out or [()]
 
     def _extra_metadata(self) -> dict:

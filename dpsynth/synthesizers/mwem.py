@@ -22,10 +22,7 @@ point, the uniform distribution at the true record count n: adding a record
 moves M_r(D) - n u by e_x - u, of L1 norm 2 (1 - 1/n_r) < 2, so round 1 uses
 sensitivity 2. Candidates must keep the junction tree under
 ``max_model_cells * t / rounds`` in round t (Private-PGM's rule; under
-``max_model_cells`` when none does), or be covered by the model already;
-like AIM's, the rule is checked only on the candidates the exponential
-mechanism draws (a refused draw is drawn again: the same mechanism over the
-admitted candidates).
+``max_model_cells`` when none does), or be covered by the model already.
 With ``inference="auto"`` the size is the smaller of the junction tree's and
 the region graph's (:func:`dpsynth.pgm.model_size`), so selection goes on past
 the junction-tree limit with approximate inference (Relaxed Private-PGM).
@@ -33,7 +30,7 @@ the junction-tree limit with approximate inference (Relaxed Private-PGM).
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -41,7 +38,7 @@ from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, estimate
 from dpsynth.synthesizers.aim import (check_inference, check_rounds, check_workload, computable_marginals,
-                                      expected_noise_l1, final_iterations, round_iterations, size_with)
+                                      expected_noise_l1, feasible, final_iterations, round_iterations)
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -97,8 +94,8 @@ class MWEM(Synthesizer):
         """The uniform model the rounds start from (total 1; round 1 rescales it);
         InputError when no workload marginal fits beside it."""
         model = estimate(domain, [], total=1.0, zeros=zeros, inference=self.inference)
-        size = size_with(model, self.inference)
-        if not any(size(cl) <= self.max_model_cells for cl in workload):
+        if not feasible(dict.fromkeys(workload, 1.0), model, self.max_model_cells, self.max_model_cells, set(),
+                        self.inference):
             raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
                              "use smaller marginals or raise the limit")
         return model
@@ -109,15 +106,22 @@ class MWEM(Synthesizer):
         rounds = int(self.rounds or 2 * len(names))
         sigma = np.sqrt(rounds / (2 * (1 - SELECT_SHARE) * rho))
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
+        weights = dict.fromkeys(workload, 1.0)
         too_large: set = set()
-        sized: dict = {}  # components already sized, round to round
         model = self._uniform_model(ctx.domain, workload, ctx.zeros)
         answers = dict(zip(workload, ctx.answers(workload)))  # ctx's cached int64 counts: no second copy
         self.selected_: list[tuple[str, ...]] = []
         for t in range(1, rounds + 1):
-            candidates = [cl for cl in workload if cl not in too_large]
-            fits = self._size_rule(model, candidates, self.max_model_cells * t / rounds, too_large, sized)
-            clique = self._worst_approximated(ctx, t, model, candidates, answers, epsilon, sigma, fits)
+            admitted = (feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large,
+                                 self.inference)
+                        or feasible(weights, model, self.max_model_cells, self.max_model_cells, too_large,
+                                    self.inference))
+            marginals = dict(computable_marginals(model, admitted))
+            pool, fitted = list(marginals), list(marginals.values())
+            if t == 1:
+                fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]
+            scores = [np.abs(answers[cl] - f).sum() - expected_noise_l1(f.size, sigma) for cl, f in zip(pool, fitted)]
+            clique = pool[ctx.select(f"mwem round {t}", np.array(scores), epsilon, 2.0 if t == 1 else 1.0)]
             ctx.measure(clique, 1 / (2 * sigma**2))
             self.selected_.append(clique)
             model = estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
@@ -126,44 +130,6 @@ class MWEM(Synthesizer):
             ctx.progress(f"MWEM round {t}: measured {', '.join(clique)}", t / rounds)
         return estimate(ctx.domain, ctx.measurements, warm_start=model, max_cells=self.max_model_cells,
                         max_iters=final_iterations(model), zeros=ctx.zeros, inference=self.inference)
-
-    def _worst_approximated(self, ctx: FitContext, t: int, model: GraphicalModel | ApproximateModel,
-                            candidates: list[tuple[str, ...]], answers: dict, epsilon: float, sigma: float,
-                            fits: Callable[[tuple[str, ...]], bool]) -> tuple[str, ...]:
-        """Round ``t``'s exponential-mechanism choice among the candidates whose
-        marginal the model can compute, drawn until ``fits`` admits one (round 1
-        compares with the uniform distribution at the true count: sensitivity 2)."""
-        marginals = dict(computable_marginals(model, candidates))
-        pool, fitted = list(marginals), list(marginals.values())
-        if t == 1:
-            fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]
-        scores = [np.abs(answers[cl] - f).sum() - expected_noise_l1(f.size, sigma) for cl, f in zip(pool, fitted)]
-        return pool[ctx.select(f"mwem round {t}", np.array(scores), epsilon, 2.0 if t == 1 else 1.0,
-                               admissible=lambda i: fits(pool[i]))]
-
-    def _size_rule(self, model: GraphicalModel | ApproximateModel, candidates: list[tuple[str, ...]], limit: float,
-                   too_large: set, sized: dict) -> Callable[[tuple[str, ...]], bool]:
-        """The round's model-size rule as a test of one candidate, for the
-        exponential mechanism to check on the candidates it draws: the model
-        with it within ``limit`` cells, or within ``max_model_cells`` when no
-        candidate is within ``limit`` (found by sizing candidates in workload
-        order up to the first that is, usually the first one). The model is DP
-        output, so the admitted set is data-independent. Candidates sized over
-        ``max_model_cells`` join ``too_large``: the model only grows, so they
-        are never candidates again. ``sized`` carries sized components from
-        round to round."""
-        size = size_with(model, self.inference, sized)
-        cells: dict[tuple[str, ...], int] = {}
-
-        def within(cl: tuple[str, ...], cap: float) -> bool:
-            if cl not in cells:
-                cells[cl] = size(cl)
-                if cells[cl] > self.max_model_cells:
-                    too_large.add(cl)
-            return cells[cl] <= cap
-
-        cap = limit if any(within(cl, limit) for cl in candidates) else self.max_model_cells
-        return lambda cl: within(cl, cap)
 
     def _extra_metadata(self) -> dict:
         return {"rounds": len(self.selected_), "selected": [list(cl) for cl in self.selected_]}

@@ -249,7 +249,7 @@ class JunctionTreeSizer:
         cliques = self._cliques(masks, nodes) if joined else ()
         if isolated:
             cliques = [(c, cells) for c, cells in cliques if c & ~mask] + [(mask, self._size(mask))]
-        removed = sum(self.cells[r] for r in joined) + sum(self.domain.sizes[i] for i in _bits(isolated))
+        removed = sum(self.cells[self.root[i]] for i in _bits(isolated)) + sum(self.cells[r] for r in joined)
         return self.total - removed + sum(cells for _, cells in cliques)
 
 

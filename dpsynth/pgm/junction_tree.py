@@ -106,7 +106,7 @@ def _maximal(domain: Domain, masks: list[int], nodes: int) -> list[int]:
         # A clique can only lie inside one formed before it (v is gone after), and that one holds v.
         if not any(c & d == c for d in holding[v]):
             maximal.append(c)
-        for u in _bits(c):
+        for u in _positions(c):
             holding[u].append(c)
     return maximal
 
@@ -115,8 +115,9 @@ def _eliminate(domain: Domain, masks: list[int], nodes: int) -> list[tuple[int, 
     """The greedy elimination of the graph on ``nodes`` (bit ``i`` is
     ``domain.names[i]``) whose edges join the attributes of each mask: each
     step's node, and the node with its neighbours as a bitmask, in elimination
-    order. Bitmasks, and re-scoring only the nodes an elimination touches, keep
-    it fast enough to run once per AIM candidate every round."""
+    order. Bitmasks, and re-scoring only the nodes an elimination can change
+    (its neighbours, and the nodes two of whose neighbours it joins), keep it
+    fast enough to run once per candidate every round (MWEM, PrivBayes)."""
     adj = dict.fromkeys(_bits(nodes), 0)
     for mask in masks:
         for i in _bits(mask):
@@ -126,8 +127,9 @@ def _eliminate(domain: Domain, masks: list[int], nodes: int) -> list[tuple[int, 
     def score(v: int) -> tuple[int, int, int]:
         """(fill-in edges, cells of the neighbourhood with v, domain position)."""
         nb = adj[v]
-        fill = sum((nb & ~adj[u]).bit_count() - 1 for u in _bits(nb)) // 2
-        return fill, sizes[v] * math.prod(sizes[u] for u in _bits(nb)), v
+        around = _positions(nb)
+        fill = sum([(nb & ~adj[u]).bit_count() for u in around]) - len(around)
+        return fill // 2, sizes[v] * math.prod([sizes[u] for u in around]), v
 
     scores = {v: score(v) for v in adj}
     heap = list(scores.values())  # entries go stale when a node is re-scored; skipped when popped
@@ -142,11 +144,13 @@ def _eliminate(domain: Domain, masks: list[int], nodes: int) -> list[tuple[int, 
         left &= ~(1 << v)
         nb = adj[v]
         formed.append((v, nb | 1 << v))
-        touched = nb
-        for u in _bits(nb):
+        ring = 0
+        for u in _positions(nb):
             adj[u] = (adj[u] | nb) & ~(1 << u | 1 << v)
-            touched |= adj[u]
-        for u in _bits(touched & left):
+            ring |= adj[u]
+        # Past nb a node keeps its neighbours; its fill-in changes only if two of them (in nb) got joined.
+        ring = sum(1 << u for u in _positions(ring & ~nb) if (adj[u] & nb).bit_count() > 1)
+        for u in _positions(nb | ring):
             scores[u] = score(u)
             heapq.heappush(heap, scores[u])
     return formed
@@ -158,6 +162,13 @@ def _mask(domain: Domain, attrs: Iterable[str]) -> int:
     for a in attrs:
         mask |= 1 << domain.index(a)
     return mask
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _positions(mask: int) -> tuple[int, ...]:
+    """:func:`_bits` as a tuple, cached: greedy elimination of one model with
+    each candidate added meets the same neighbourhoods over and over."""
+    return tuple(_bits(mask))
 
 
 def _bits(mask: int) -> Iterable[int]:

@@ -108,7 +108,6 @@ def test_junction_tree_is_valid(seed):
     assert tree.size == junction_tree_size(dom, cliques) == sum(dom.size(c) for c in tree.cliques)
 
 
-
 def textbook_elimination(dom: Domain, masks: list[int]) -> list[tuple[int, int]]:
     """Greedy elimination that re-scores every node left at every step:
     fewest fill-in edges, then fewest cells in the neighbourhood, then position."""
@@ -147,6 +146,7 @@ def test_elimination_rescoring_only_touched_nodes_matches_the_textbook_rule(seed
         masks = [sum(1 << int(i) for i in rng.choice(d, size=int(rng.integers(1, min(4, d) + 1)), replace=False))
                  for _ in range(int(rng.integers(1, 2 * d)))]
         assert _eliminate(dom, masks, (1 << d) - 1) == textbook_elimination(dom, masks), masks
+
 
 @pytest.mark.parametrize("seed", range(10))
 def test_sizer_adds_one_clique_as_a_fresh_elimination_would(seed):

@@ -256,26 +256,6 @@ def size_with(model: GraphicalModel, inference: str = "exact",
     return lambda cl: 0 if cl in covered else size(cl)
 
 
-def feasible(candidates: dict, model: GraphicalModel, size_limit: float, final_limit: float,
-             too_large: set, inference: str = "exact") -> dict:
-    """The candidates :func:`size_rule` admits, all sized at once (MWEM's pool).
-
-    ``too_large`` collects candidates over ``final_limit`` (the limit of the last
-    round); the model only grows, so they are not checked again.
-    """
-    size = size_with(model, inference)
-    pool = {}
-    for cl, w in candidates.items():
-        if cl in too_large:
-            continue
-        cells = size(cl)
-        if cells <= size_limit:
-            pool[cl] = w
-        elif cells > final_limit:
-            too_large.add(cl)
-    return pool
-
-
 def check_workload(workload: Sequence[Sequence[str]], names: Sequence[str]) -> list[tuple[str, ...]]:
     """The workload's marginals, each once, or InputError (before any budget is reserved):
     the workload must be non-empty, and each marginal non-empty, of schema columns, each named once."""

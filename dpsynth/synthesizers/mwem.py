@@ -38,7 +38,7 @@ from dpsynth.domain import Schema
 from dpsynth.errors import InputError
 from dpsynth.pgm import ApproximateModel, Domain, GraphicalModel, estimate
 from dpsynth.synthesizers.aim import (check_inference, check_rounds, check_workload, computable_marginals,
-                                      expected_noise_l1, feasible, final_iterations, round_iterations)
+                                      expected_noise_l1, final_iterations, round_iterations, size_with)
 from dpsynth.synthesizers.base import FitContext, Synthesizer
 
 SELECT_SHARE = 0.1
@@ -94,8 +94,7 @@ class MWEM(Synthesizer):
         """The uniform model the rounds start from (total 1; round 1 rescales it);
         InputError when no workload marginal fits beside it."""
         model = estimate(domain, [], total=1.0, zeros=zeros, inference=self.inference)
-        if not feasible(dict.fromkeys(workload, 1.0), model, self.max_model_cells, self.max_model_cells, set(),
-                        self.inference):
+        if not admitted(workload, model, self.max_model_cells, self.max_model_cells, set(), self.inference):
             raise InputError(f"every workload marginal alone exceeds max_model_cells={self.max_model_cells:,}; "
                              "use smaller marginals or raise the limit")
         return model
@@ -106,17 +105,14 @@ class MWEM(Synthesizer):
         rounds = int(self.rounds or 2 * len(names))
         sigma = np.sqrt(rounds / (2 * (1 - SELECT_SHARE) * rho))
         epsilon = np.sqrt(8 * SELECT_SHARE * rho / rounds)
-        weights = dict.fromkeys(workload, 1.0)
         too_large: set = set()
         model = self._uniform_model(ctx.domain, workload, ctx.zeros)
         answers = dict(zip(workload, ctx.answers(workload)))  # ctx's cached int64 counts: no second copy
         self.selected_: list[tuple[str, ...]] = []
         for t in range(1, rounds + 1):
-            admitted = (feasible(weights, model, self.max_model_cells * t / rounds, self.max_model_cells, too_large,
-                                 self.inference)
-                        or feasible(weights, model, self.max_model_cells, self.max_model_cells, too_large,
-                                    self.inference))
-            marginals = dict(computable_marginals(model, admitted))
+            candidates = admitted(workload, model, self.max_model_cells * t / rounds, self.max_model_cells,
+                                  too_large, self.inference)
+            marginals = dict(computable_marginals(model, candidates))
             pool, fitted = list(marginals), list(marginals.values())
             if t == 1:
                 fitted = [f * answers[cl].sum() for cl, f in zip(pool, fitted)]
@@ -133,3 +129,15 @@ class MWEM(Synthesizer):
 
     def _extra_metadata(self) -> dict:
         return {"rounds": len(self.selected_), "selected": [list(cl) for cl in self.selected_]}
+
+
+def admitted(workload: list[tuple[str, ...]], model: GraphicalModel | ApproximateModel, size_limit: float,
+             final_limit: float, too_large: set, inference: str = "exact") -> list[tuple[str, ...]]:
+    """The round's pool under the model-size rule, every candidate sized once:
+    those keeping the model within ``size_limit`` cells (or already covered),
+    or within ``final_limit`` when none does. ``too_large`` collects candidates
+    over ``final_limit``: the model only grows, so they are not sized again."""
+    size = size_with(model, inference)
+    cells = {cl: size(cl) for cl in workload if cl not in too_large}
+    too_large.update(cl for cl, n in cells.items() if n > final_limit)
+    return [cl for cl, n in cells.items() if n <= size_limit] or [cl for cl, n in cells.items() if n <= final_limit]

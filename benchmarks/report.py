@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import platform
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +307,52 @@ def plot(by_dataset: dict, out_dir: Path, system_order: list[str], non_private: 
     return written
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A run's plan: every system on each dataset at each epsilon, ``reps`` repetitions (``quick``: the
+    ``--quick`` plan, whose left-out systems say why)."""
+    datasets: tuple[str, ...]
+    epsilons: tuple[float, ...]
+    reps: int
+    quick: bool = False
+
+
+def cell_complete(records: list[dict], reps: int) -> bool:
+    """A cell is complete once all its repetitions ran, or one hit the time or memory limit
+    (``run.py`` stops repeating it then)."""
+    return len(records) >= reps or any(r["status"] in ("timeout", "memory") for r in records)
+
+
+def still_to_run(by_cell: dict[tuple[str, float], list[dict]], systems: dict, grid: Grid) -> list[str]:
+    """One line per system with incomplete cells on a dataset: the epsilons not run at all, and those
+    with fewer repetitions than the grid's (under ``--quick``, a system never run says why it is left out)."""
+    lines = []
+    for name, system in systems.items():
+        states = defaultdict(list)
+        for eps in grid.epsilons:
+            recs = by_cell.get((name, eps), [])
+            if not cell_complete(recs, grid.reps):
+                states[f"{len(recs)} of {grid.reps} repetitions" if recs else "not run"].append(f"{eps:g}")
+        if not states:
+            continue
+        if list(states) == ["not run"] and len(states["not run"]) == len(grid.epsilons):
+            why = f" (left out of `--quick`: {system.why_not_quick})" if grid.quick and system.why_not_quick else ""
+            lines.append(f"{name}: not run{why}")
+            continue
+        lines += [f"{name} ε {', '.join(eps)}: {state}" for state, eps in states.items()]
+    return lines
+
+
+def grid_progress(by_dataset: dict, systems: dict, grid: Grid) -> str:
+    total = len(grid.datasets) * len(systems) * len(grid.epsilons)
+    done = sum(cell_complete(by_dataset.get(d, {}).get((s, e), []), grid.reps)
+               for d in grid.datasets for s in systems for e in grid.epsilons)
+    return (f"The full grid ({len(grid.datasets)} datasets × {len(systems)} systems × ε "
+            f"{', '.join(f'{e:g}' for e in grid.epsilons)}, {grid.reps} repetitions): {done} of {total} cells "
+            "complete (every repetition run, or cut short once a run hit the limit); each dataset lists the "
+            "cells still to run.")
+
+
 def _superseded(runs: list[dict], latest: dict) -> str:
     """How many finished runs a later run of the same key replaced, by system family (runs.jsonl keeps them)."""
     kept = {id(r) for r in latest.values()}
@@ -318,11 +365,12 @@ def _superseded(runs: list[dict], latest: dict) -> str:
 
 
 def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tuple[str, ...],
-           notes: dict[str, str]) -> None:
+           notes: dict[str, str], grid: Grid) -> None:
     """Write ``RESULTS.md`` and ``plots/*.png`` under ``results_dir`` from the run records.
 
     ``systems`` maps names to objects with ``why_not_quick``; ``notes`` maps a system's
-    family (name up to the first ``-``, or the whole name) to a sentence on its settings.
+    family (name up to the first ``-``, or the whole name) to a sentence on its settings;
+    ``grid`` is the full run's plan, against which each dataset lists the cells still to run.
     """
     order = list(systems)
     by_dataset = cells(runs)
@@ -363,6 +411,8 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
               "ok: runs that finished / runs made; a cell stops repeating once a run hits the time or "
               "memory limit (the next would measure the limit again), so a timeout is often 0/1.", "",
               f"Each (dataset, system, ε, repetition) shows its latest run. {_superseded(runs, latest)}", ""]
+    if not grid.quick:
+        lines += [grid_progress(by_dataset, systems, grid), ""]
     if "adult_pgm" in by_dataset:
         checks = targets(by_dataset["adult_pgm"], non_private)
         if checks:
@@ -379,13 +429,11 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
         by_cell = by_dataset[dataset]
         lines += [f"## {dataset}", "", f"![error vs epsilon](plots/tvd_{dataset}.png)", ""]
         lines += dataset_table(by_cell, order, retried.get(dataset, []))
-        ran = {system for system, _ in by_cell}
-        missing = [s for s in order if s not in ran]
-        if missing:
-            lines += ["", f"Not run on this dataset yet (`python benchmarks/run.py --datasets {dataset}` "
-                      "runs every system):", ""]
-            lines += [f"- {s}" + (f" (left out of `--quick`: {systems[s].why_not_quick})"
-                                  if systems[s].why_not_quick else "") for s in missing]
+        todo = still_to_run(by_cell, systems, grid)
+        if todo:
+            lines += ["", "Not in the quick run (`python benchmarks/run.py` runs the full grid):" if grid.quick
+                      else f"Still to run for the full grid (`python benchmarks/run.py --datasets {dataset}` "
+                      "resumes it):", ""] + [f"- {t}" for t in todo]
         rat = [r for method in ("mst", "aim", "privbayes", "mwem") for r in ratios(by_cell, method)]
         if rat:
             lines += ["", "Peers against dpsynth on the same method (fit+sample time, peak RSS, 3-way TVD):", ""]

@@ -397,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
             tvd = " ".join(f"{record[k]:.3f}" for k in ("tvd1", "tvd2", "tvd3") if k in record)
             print(f"[{i}/{len(todo)}] {record['key']}: {record['status']} {record.get('wall_s', 0):.1f} s "
                   f"{record.get('peak_rss_mb', 0):.0f} MB {tvd}", file=sys.stderr)
-    report.render(load_runs(runs_path), args.results, SYSTEMS, NON_PRIVATE, NOTES)
+    grid = (report.Grid(tuple(args.datasets or QUICK_DATASETS), (1.0,), 1, quick=True) if args.quick
+            else report.Grid(tuple(bench_data.DATASETS), EPSILONS, REPS))
+    report.render(load_runs(runs_path), args.results, SYSTEMS, NON_PRIVATE, NOTES, grid)
     return 0
 
 

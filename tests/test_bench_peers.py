@@ -181,6 +181,25 @@ def test_retry_failed_reruns_a_timed_out_repetition_and_resumes_its_cell(tmp_pat
     assert [(r["rep"], r["status"]) for r in retried["titanic_aim"]] == [(1, "timeout")]
 
 
+def test_still_to_run_lists_missing_and_short_cells():
+    rec = lambda status: {"status": status}  # noqa: E731
+    by_cell = {("mbi-mst", 0.1): [rec("ok")] * 5, ("mbi-mst", 1.0): [rec("ok"), rec("failed")],
+               ("mbi-aim", 0.1): [rec("ok"), rec("timeout")], ("dpmm-mst", 10.0): [rec("failed")] * 5}
+    systems = {s: run.SYSTEMS[s] for s in ("mbi-mst", "mbi-aim", "dpmm-mst", "dpmm-aim")}
+    full = report.Grid(("toy",), (0.1, 1.0, 10.0), 5)
+    assert report.still_to_run(by_cell, systems, full) == [
+        "mbi-mst ε 1: 2 of 5 repetitions", "mbi-mst ε 10: not run", "mbi-aim ε 1, 10: not run",
+        "dpmm-mst ε 0.1, 1: not run", "dpmm-aim: not run"]
+    assert report.grid_progress({"toy": by_cell}, systems, full).endswith(
+        ": 3 of 12 cells complete (every repetition run, or cut short once a run hit the limit); each dataset "
+        "lists the cells still to run.")
+    quick = report.Grid(("toy",), (1.0,), 1, quick=True)
+    assert report.still_to_run(by_cell, systems, quick) == [
+        "mbi-aim: not run (left out of `--quick`: " + run.SYSTEMS["mbi-aim"].why_not_quick + ")",
+        "dpmm-mst: not run (left out of `--quick`: " + run.SYSTEMS["dpmm-mst"].why_not_quick + ")",
+        "dpmm-aim: not run (left out of `--quick`: " + run.SYSTEMS["dpmm-aim"].why_not_quick + ")"]
+
+
 def test_each_run_has_its_own_files():
     keys = [run.run_key("adult_pgm", "mbi-aim", eps, rep) for eps in (0.1, 1.0, 10.0) for rep in range(5)]
     files = [run.run_files(k) for k in keys]
@@ -243,10 +262,15 @@ def test_render_keeps_failed_runs(tmp_path):
     ] + [{**base, "key": "toy|mbi-mst|1|0", "system": "mbi-mst", "rep": 0, "status": "timeout",
           "error": "killed after 10 s", "wall_s": 10.0, "peak_rss_mb": 50.0}]
     (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
-    report.render(run.load_runs(tmp_path / "runs.jsonl"), tmp_path, run.SYSTEMS, run.NON_PRIVATE, run.NOTES)
+    grid = report.Grid(("toy", "absent"), (0.1, 1.0), 3)
+    report.render(run.load_runs(tmp_path / "runs.jsonl"), tmp_path, run.SYSTEMS, run.NON_PRIVATE, run.NOTES, grid)
     text = (tmp_path / "RESULTS.md").read_text()
     assert "| dpsynth-mst | 1 | 3/3 | 0.020 ± " in text
     assert "| mbi-mst | 1 | 0/1 (1 timeout) |" in text and "killed after 10 s" in text
+    # of 2 datasets x 15 systems x 2 epsilons, dpsynth-mst at 1 ran 3 of 3 and mbi-mst at 1 hit the limit
+    assert f"): 2 of {2 * len(run.SYSTEMS) * 2} cells complete" in text
+    assert "- dpsynth-mst ε 0.1: not run\n" in text and "- mbi-mst ε 0.1: not run\n" in text
+    assert "- mbi-aim: not run\n" in text and "left out of `--quick`" not in text
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"tvd_toy.png", "time.png", "memory.png"}
 
 

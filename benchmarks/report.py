@@ -317,25 +317,32 @@ class Grid:
     quick: bool = False
 
 
+def hit_limit(records: list[dict]) -> bool:
+    return any(r["status"] in ("timeout", "memory") for r in records)
+
+
 def cell_complete(records: list[dict], reps: int) -> bool:
     """A cell is complete once all its repetitions ran, or one hit the time or memory limit
     (``run.py`` stops repeating it then)."""
-    return len(records) >= reps or any(r["status"] in ("timeout", "memory") for r in records)
+    return len(records) >= reps or hit_limit(records)
 
 
 def still_to_run(by_cell: dict[tuple[str, float], list[dict]], systems: dict, grid: Grid) -> list[str]:
     """One line per system with incomplete cells on a dataset: the epsilons not run at all, and those
-    with fewer repetitions than the grid's (under ``--quick``, a system never run says why it is left out)."""
+    with fewer repetitions than the grid's, noting the epsilons where the system hit a limit (under
+    ``--quick``, a system never run says why it is left out)."""
     lines = []
     for name, system in systems.items():
+        stopped = [f"{eps:g}" for (s, eps), recs in sorted(by_cell.items()) if s == name and hit_limit(recs)]
+        not_run = f"not run (at ε {', '.join(stopped)} it hit the limit)" if stopped else "not run"
         states = defaultdict(list)
         for eps in grid.epsilons:
             recs = by_cell.get((name, eps), [])
             if not cell_complete(recs, grid.reps):
-                states[f"{len(recs)} of {grid.reps} repetitions" if recs else "not run"].append(f"{eps:g}")
+                states[f"{len(recs)} of {grid.reps} repetitions" if recs else not_run].append(f"{eps:g}")
         if not states:
             continue
-        if list(states) == ["not run"] and len(states["not run"]) == len(grid.epsilons):
+        if list(states) == [not_run] and len(states[not_run]) == len(grid.epsilons):
             why = f" (left out of `--quick`: {system.why_not_quick})" if grid.quick and system.why_not_quick else ""
             lines.append(f"{name}: not run{why}")
             continue

@@ -248,21 +248,25 @@ def measure_process(cmd: list[str], log: Path, timeout: float, max_rss: float) -
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 cwd=HERE / "peers")
     peak, status, limit_hit = 0, None, None
-    while True:
-        pid, wstatus = os.waitpid(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        peak = max(peak, _session_rss(proc.pid))
-        elapsed = time.perf_counter() - start
-        if elapsed > timeout:
-            limit_hit = "timeout"
-        elif peak > max_rss:
-            limit_hit = "memory"
-        if limit_hit:
-            os.killpg(proc.pid, signal.SIGKILL)
-            _, wstatus = os.waitpid(proc.pid, 0)
-            break
-        time.sleep(0.1)
+    try:
+        while True:
+            pid, wstatus = os.waitpid(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _session_rss(proc.pid))
+            elapsed = time.perf_counter() - start
+            if elapsed > timeout:
+                limit_hit = "timeout"
+            elif peak > max_rss:
+                limit_hit = "memory"
+            if limit_hit:
+                os.killpg(proc.pid, signal.SIGKILL)
+                _, wstatus = os.waitpid(proc.pid, 0)
+                break
+            time.sleep(0.1)
+    except BaseException:  # Ctrl-C or SIGTERM (see main): the run's own session would outlive us
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     proc.returncode = os.waitstatus_to_exitcode(wstatus)  # reaped here, not by Popen
     try:  # orphans of a killed or crashed run
         os.killpg(proc.pid, signal.SIGKILL)
@@ -346,6 +350,12 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, float, int]]:
     return [(d, s, e, r) for d in datasets for e in epsilons for r in range(reps) for s in systems if wanted(d, s)]
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so a killed ``run.py`` unwinds through ``measure_process``,
+    which kills the run it measures (in its own session, the signal would not reach it)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="adult_pgm + titanic_aim, epsilon 1, 1 repetition; "
@@ -366,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of runs.jsonl, RESULTS.md, plots/")
     args = p.parse_args(argv)
     runs_path = args.results / "runs.jsonl"
+    exit_on_sigterm()
 
     if not args.render:
         latest = {r["key"]: r for r in load_runs(runs_path)}

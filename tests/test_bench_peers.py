@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +202,36 @@ def test_still_to_run_lists_missing_and_short_cells():
         "mbi-aim: not run (left out of `--quick`: " + run.SYSTEMS["mbi-aim"].why_not_quick + ")",
         "dpmm-mst: not run (left out of `--quick`: " + run.SYSTEMS["dpmm-mst"].why_not_quick + ")",
         "dpmm-aim: not run (left out of `--quick`: " + run.SYSTEMS["dpmm-aim"].why_not_quick + ")"]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_run_py_stops_the_run_it_measures(tmp_path, sig):
+    """The measured run has its own session, so neither Ctrl-C nor a kill of run.py reaches it;
+    run.py kills it on the way out instead of leaving it running unmeasured."""
+    pidfile = tmp_path / "pid"
+    script = (f"import sys; sys.path.insert(0, {str(run.HERE)!r}); import run; "
+              "run.exit_on_sigterm(); "
+              f"run.measure_process(['sh', '-c', 'echo $$ > {pidfile}; exec sleep 60'], "
+              f"__import__('pathlib').Path({str(tmp_path / 'x.log')!r}), 120, 1e12)")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    assert not _gone(child)
+    parent.send_signal(sig)
+    assert parent.wait(timeout=30) != 0
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
 
 
 def test_each_run_has_its_own_files():

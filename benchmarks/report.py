@@ -176,12 +176,17 @@ COST_TARGETS = (("≥ 20× faster than {peer}", "fit_s", 20, "{:,.3g} s"),
                 ("≤ 1/5 of {peer}'s peak memory", "peak_rss_mb", 5, "{:,.0f} MB"))
 
 
+def stopped_at_limit(record: dict) -> bool:
+    """The run was killed at the time or memory limit (not failed on its own)."""
+    return record["status"] in ("timeout", "memory")
+
+
 def _cost_rows(eps: float, peer: str, mine: list[dict], theirs: list[dict]) -> list[str]:
     """The speed and memory targets against one peer's runs at one epsilon. A peer
     whose runs all stopped at the time or memory limit is judged by a lower bound:
     the peak RSS it had reached when killed, and for time the whole-process
     seconds on both sides (a killed run reports no fit time)."""
-    stopped = [r for r in theirs if r["status"] in ("timeout", "memory")]
+    stopped = [r for r in theirs if stopped_at_limit(r)]
     finished = bool(_ok(theirs, "fit_s"))
     if not (finished or stopped):
         return []
@@ -318,7 +323,7 @@ class Grid:
 
 
 def hit_limit(records: list[dict]) -> bool:
-    return any(r["status"] in ("timeout", "memory") for r in records)
+    return any(map(stopped_at_limit, records))
 
 
 def cell_complete(records: list[dict], reps: int) -> bool:
@@ -377,7 +382,7 @@ def render(runs: list[dict], results_dir: Path, systems: dict, non_private: tupl
 
     ``systems`` maps names to objects with ``why_not_quick``; ``notes`` maps a system's
     family (name up to the first ``-``, or the whole name) to a sentence on its settings;
-    ``grid`` is the full run's plan, against which each dataset lists the cells still to run.
+    ``grid`` is the run's plan (full or ``--quick``), against which each dataset lists the cells still to run.
     """
     order = list(systems)
     by_dataset = cells(runs)

@@ -188,7 +188,7 @@ def is_done(record: dict | None, timeout: float, max_rss_gb: float) -> bool:
     """A recorded run counts as done unless it was cut short by a smaller limit than now."""
     if record is None:
         return False
-    if record["status"] in ("timeout", "memory"):
+    if report.stopped_at_limit(record):
         return hit_limits(record, timeout, max_rss_gb)
     return True
 

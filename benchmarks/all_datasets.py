@@ -108,7 +108,8 @@ def main() -> None:
             lines.append(f"| {r['dataset']} | failed: {r['error']} |||||||")
         else:
             lines.append(f"| {r['dataset']} | {r['rows']:,} | {r['columns']} | {r['wall_s']:.1f} | "
-                         f"{r['peak_rss_mb']:.0f} | {r['tvd1']:.3f} | {r['tvd2']:.3f} | {r.get('tvd3', float('nan')):.3f} |")
+                         f"{r['peak_rss_mb']:.0f} | {r['tvd1']:.3f} | {r['tvd2']:.3f} | "
+                         f"{r.get('tvd3', float('nan')):.3f} |")
     Path(args.out).write_text("\n".join(lines) + "\n")
 
 

@@ -80,7 +80,8 @@ def main() -> None:
                                                          for a in res["attacks"]), flush=True)
         for name, vals in rows.items():
             leak, adv, z = (np.array(v, dtype=float) for v in zip(*vals))
-            lines.append(f"| {mix:g} | {name} | {leak.mean():.2f} | {adv.mean():+.4f} | {z.mean():+.2f} | {z.std(ddof=1):.2f} |")
+            lines.append(f"| {mix:g} | {name} | {leak.mean():.2f} | {adv.mean():+.4f} | {z.mean():+.2f} | "
+                         f"{z.std(ddof=1):.2f} |")
         lines.append(f"| {mix:g} | **any attack** | {any_leak / args.seeds:.2f} | | | |")
         print(f"mix {mix}: {time.time() - t0:.0f} s for {args.seeds} seeds", flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n")

@@ -9,8 +9,9 @@ Each (dataset, system, epsilon, repetition) runs in a fresh process of the
 system's own virtual environment (``benchmarks/.venv-<peer>``, made by
 ``benchmarks/setup_bench.sh``) through ``benchmarks/peers/run_<system>.py``.
 The parent measures the process's wall time and peak RSS (``/usr/bin/time -v``'s
-maxrss, or the summed RSS of its session polled every 0.1 s if larger), kills it past ``--timeout`` or ``--max-rss-gb`` and records that as the
-outcome, then scores the synthetic codes with ``benchmarks/metrics.py``. Every
+maxrss, or the summed RSS of its session polled every 0.1 s if larger), kills it
+past ``--timeout`` or ``--max-rss-gb`` and records that as the outcome,
+then scores the synthetic codes with ``benchmarks/metrics.py``. Every
 run is appended to ``results/runs.jsonl`` at once; a run whose key is already
 there is skipped (so an interrupted full run resumes), unless ``--rerun``; so
 are the later repetitions of a (dataset, system, epsilon) cell once one of its
@@ -89,13 +90,15 @@ NOTES = {
                "releases a DP row count and samples that many rows. Its AIM's default workload is every pair "
                "and every triple up to 32 columns (the peers' AIM: pairs only, Private-PGM's script default), "
                "so it selects on the 3-way marginals the benchmark scores; with pairs only it scored 0.0687 / "
-               "0.0400 on adult at ε 1 / 10 (5 and 3 fits) against 0.0691 / 0.0365. Its AIM starts from 4 rounds per column "
-               "where Private-PGM's starts from the paper's 16: the first one-way measurements get 22.5% of ρ "
+               "0.0400 on adult at ε 1 / 10 (5 and 3 fits) against 0.0691 / 0.0365. "
+               "Its AIM starts from 4 rounds per column where Private-PGM's starts from the paper's 16: "
+               "the first one-way measurements get 22.5% of ρ "
                "instead of 5.6%, and fewer, less noisy marginals follow. That choice decides adult at ε 0.1: "
                "20 fits each outside the benchmark (git 1ed6ee7) give 3-way TVD 0.171 ± 0.003 at 4 rounds per "
                "column (10.9 adaptive rounds on average), 0.166 ± 0.005 at 8 and 0.166 ± 0.005 at 16 (17.7 "
-               "rounds), while running each round's estimate to convergence (0.171) or giving only the adaptive rounds the "
-               "16-per-column size (0.173) changes nothing. On titanic_aim at ε 0.1 the same switch costs 0.029 "
+               "rounds), while running each round's estimate to convergence (0.171) "
+               "or giving only the adaptive rounds the 16-per-column size (0.173) changes nothing. "
+               "On titanic_aim at ε 0.1 the same switch costs 0.029 "
                "at 8 and 0.091 at 16 (0.680 and 0.742 against 0.651), and 4 was lower on 8 of 12 (dataset, ε) "
                "pairs when it was chosen (dpsynth/synthesizers/aim.py). A second set (git 1b9ed1c, same AIM): "
                "at 8, 0.161 ± 0.004 over 20 on adult at 0.1 and 0.157 ± 0.002 over 50 with a pairs-only "

@@ -37,7 +37,8 @@ def run(out_dir: Path = Path("demo-out")) -> int:
     steps = [
         ["ledger", "init", str(ledger), "--dataset", "adult", "--epsilon", "3", "--delta", "1e-9"],
         ["synth", str(data), "--schema", str(schema_path), "--epsilon", "1", "--delta", "1e-9",
-         "--method", "mst", "--ledger", str(ledger), "--dataset", "adult", "--out", str(out_dir / "adult.synthetic.csv")],
+         "--method", "mst", "--ledger", str(ledger), "--dataset", "adult",
+         "--out", str(out_dir / "adult.synthetic.csv")],
         ["ledger", "show", str(ledger), "--dataset", "adult"],
     ]
     for argv in steps:

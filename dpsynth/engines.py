@@ -305,7 +305,8 @@ class _EncodedSource:
             reader = pacsv.open_csv(self.path, convert_options=convert)
         except (pa.ArrowInvalid, OSError) as exc:
             try:  # the header alone, types inferred, to name the column
-                self._header = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+                options = pacsv.ReadOptions(block_size=1 << 16)
+                self._header = pacsv.open_csv(self.path, read_options=options).schema.names
             except (pa.ArrowInvalid, OSError):
                 pass
             raise InputError(f"{self.path}: cannot read CSV: {self._explain(exc)}") from None
@@ -431,7 +432,8 @@ class SparkCounter(_BlockCounter):
             reader = self.spark.read
             # a quoted field may span lines; a row with too many or too few fields is an error, as in
             # the other engines (Spark's default splits such a field, and pads or trims such rows)
-            frame = (reader.option("multiLine", True).option("mode", "FAILFAST").csv(path, header=True, inferSchema=False)
+            frame = (reader.option("multiLine", True).option("mode", "FAILFAST")
+                     .csv(path, header=True, inferSchema=False)
                      if csv else reader.parquet(path))
         else:
             if spark is None:

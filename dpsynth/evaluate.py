@@ -68,7 +68,8 @@ def is_numeric_column(series: pd.Series) -> bool:
     return bool(is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype))
 
 
-def align_tables(reference: pd.DataFrame, others: dict[str, pd.DataFrame], reference_name: str = "REAL") -> dict[str, pd.DataFrame]:
+def align_tables(reference: pd.DataFrame, others: dict[str, pd.DataFrame],
+                 reference_name: str = "REAL") -> dict[str, pd.DataFrame]:
     """Check that every table in ``others`` has exactly the columns of ``reference``.
 
     Returns the tables with columns in the reference's order; numeric columns of
@@ -213,12 +214,15 @@ def quantile_edges(x: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.concatenate([q, np.nextafter(heavy, np.inf)]))
 
 
-def _encode_pair(real: pd.DataFrame, synth: pd.DataFrame, schema: Any, bins: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[int, ...], str]:
+def _encode_pair(real: pd.DataFrame, synth: pd.DataFrame, schema: Any,
+                 bins: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[int, ...], str]:
     if schema is None:
         binning = Binning.fit(real, bins)
-        return binning.encode(real), binning.encode(synth), binning.names, binning.sizes, f"read off the REAL table (at most {bins} quantile bins and {MAX_CATEGORIES} categories per column)"
+        how = f"read off the REAL table (at most {bins} quantile bins and {MAX_CATEGORIES} categories per column)"
+        return binning.encode(real), binning.encode(synth), binning.names, binning.sizes, how
     a, b = schema.encode(real), schema.encode(synth)
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), tuple(schema.names), tuple(int(s) for s in schema.sizes), "from the schema"
+    return (np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), tuple(schema.names),
+            tuple(int(s) for s in schema.sizes), "from the schema")
 
 
 def load_schema(schema: Any) -> Any:
@@ -354,7 +358,8 @@ def fidelity(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = None, *, n_t
     synth = align_tables(real, {"SYNTH": synth})["SYNTH"]
     empty = [name for name, t in (("REAL", real), ("SYNTH", synth)) if len(t) == 0]
     if empty:
-        raise InputError(f"{' and '.join(empty)} has no rows; fidelity compares the frequencies of two non-empty tables")
+        raise InputError(f"{' and '.join(empty)} has no rows; "
+                         "fidelity compares the frequencies of two non-empty tables")
     a, b, names, sizes, binning = _encode_pair(real, synth, schema, bins)
     d = len(names)
     if schema is None:
@@ -501,7 +506,8 @@ def _make_model(name: str, seed: int, numeric_cols: list[str], categorical_cols:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     pre = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numeric_cols),
+        ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+         numeric_cols),
         ("cat", OneHotEncoder(handle_unknown="ignore", max_categories=50, sparse_output=False), categorical_cols),
     ])
     if name == "logistic_regression":
@@ -553,7 +559,8 @@ def _scores(model, X_test: pd.DataFrame, y_test: np.ndarray, classes: np.ndarray
     return {"auc": auc, "accuracy": acc}
 
 
-def _fit_score(name: str, seed: int, X: pd.DataFrame, y: np.ndarray, X_test, y_test, classes, num_cols, cat_cols) -> dict:
+def _fit_score(name: str, seed: int, X: pd.DataFrame, y: np.ndarray, X_test, y_test, classes,
+               num_cols, cat_cols) -> dict:
     labels = np.unique(y)
     if len(labels) < 2:
         return {**_scores(None, X_test, y_test, classes, labels[0] if len(labels) else classes[0]),
@@ -709,14 +716,17 @@ def format_evaluation(result: dict) -> str:
     if worst:
         lines.append("  worst pairs: " + ", ".join(f"{'/'.join(w['columns'])} {w['tvd']:.3f}" for w in worst))
     a = f["association"]
-    lines += ["", f"Association difference ({a['method']}): mean {_fmt(a['mean_abs_diff'])}, max {_fmt(a['max_abs_diff'])}"]
+    lines += ["", f"Association difference ({a['method']}): "
+                  f"mean {_fmt(a['mean_abs_diff'])}, max {_fmt(a['max_abs_diff'])}"]
     lines += ["", "Columns (TVD; numeric: KS, real vs synth mean; categorical: unseen-category rate):"]
     for c in f["columns"]:
         if c["kind"] == "numeric":
             extra = f"KS {_fmt(c['ks'])}, mean {_fmt(c['real']['mean'], 4)} vs {_fmt(c['synth']['mean'], 4)}"
         else:
-            extra = f"{c['n_categories_real']} vs {c['n_categories_synth']} categories, unseen {_fmt(c['unseen_in_real_rate'])}"
-        lines.append(f"  {c['column']}: TVD {_fmt(c['tvd'])}, {extra}, missing {_fmt(c['missing_real'])} vs {_fmt(c['missing_synth'])}")
+            extra = (f"{c['n_categories_real']} vs {c['n_categories_synth']} categories, "
+                     f"unseen {_fmt(c['unseen_in_real_rate'])}")
+        lines.append(f"  {c['column']}: TVD {_fmt(c['tvd'])}, {extra}, "
+                     f"missing {_fmt(c['missing_real'])} vs {_fmt(c['missing_synth'])}")
         if c.get("note"):
             lines.append(f"    note: {c['note']}")
     u = result.get("utility")

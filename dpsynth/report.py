@@ -194,11 +194,13 @@ def consistency_checks(release: dict | None, ledger: dict | None, synth_rows: in
         checks.append({"check": "SYNTH has the rows the release wrote", "ok": int(release["rows"]) == synth_rows,
                        "detail": f"SYNTH {synth_rows} rows, release metadata {release['rows']}"})
     checks.append(_rho_check(release))
-    checks.append({"check": "noise from OpenDP's samplers (not the research RNG)", "ok": not release.get("research_rng"),
+    checks.append({"check": "noise from OpenDP's samplers (not the research RNG)",
+                   "ok": not release.get("research_rng"),
                    "detail": "research_rng is " + str(bool(release.get("research_rng"))).lower()})
     checks.append({"check": "schema not drafted from the private data", "ok": not schema_drafted(release),
                    "detail": "drafted_from_data is " + str(schema_drafted(release)).lower()
-                   + (": the domain is public only on the word of --schema-is-public" if schema_drafted(release) else "")})
+                   + (": the domain is public only on the word of --schema-is-public"
+                      if schema_drafted(release) else "")})
     if schema_hash is not None and release.get("schema_sha256"):
         checks.append({"check": "schema given is the schema released", "ok": schema_hash == release["schema_sha256"],
                        "detail": f"sha256 {schema_hash[:12]}... vs release {release['schema_sha256'][:12]}..."})
@@ -210,7 +212,8 @@ def consistency_checks(release: dict | None, ledger: dict | None, synth_rows: in
                        f"release {rid} not found in ledger dataset {ledger.get('dataset')!r}"})
         if match:
             rec = match[0]
-            ok = bool(rec.get("complete")) and math.isclose(float(rec["rho"]), float(release.get("rho", -1)), rel_tol=1e-9)
+            ok = bool(rec.get("complete")) and math.isclose(float(rec["rho"]), float(release.get("rho", -1)),
+                                                            rel_tol=1e-9)
             checks.append({"check": "ledger entry complete, with the release's rho", "ok": ok,
                            "detail": f"complete={rec.get('complete')}, rho ledger {float(rec['rho']):.6g} vs "
                                      f"release {float(release.get('rho', float('nan'))):.6g}"})
@@ -255,7 +258,8 @@ def column_distributions(real: pd.DataFrame, synth: pd.DataFrame, schema: Any = 
             edges = np.linspace(lo, hi, HIST_BINS + 1)
             hr = np.histogram(np.clip(finite, lo, hi), edges)[0] / max(len(rv), 1)
             hs = np.histogram(np.clip(sv[np.isfinite(sv)], lo, hi), edges)[0] / max(len(sv), 1)
-            out.append({"column": str(col), "kind": kind, "unit": "days since 1970-01-01" if kind == "datetime" else None,
+            out.append({"column": str(col), "kind": kind,
+                        "unit": "days since 1970-01-01" if kind == "datetime" else None,
                         "edges": edges.tolist(), "real": hr.tolist(), "synth": hs.tolist(),
                         "missing_real": float(np.mean(~np.isfinite(rv))),
                         "missing_synth": float(np.mean(~np.isfinite(sv))) if len(sv) else 0.0})
@@ -331,7 +335,8 @@ def what_this_data_is(report: dict) -> dict:
             if rc is not None:
                 (holds if rc > 0.5 else not_holds).append(
                     f"Choosing a model for {tg['target']} on synthetic data: ranking consistency {rc:+.2f} "
-                    f"({'the real ranking carries over' if rc > 0.5 else 'the real ranking does not reliably carry over'})")
+                    + ("(the real ranking carries over)" if rc > 0.5
+                       else "(the real ranking does not reliably carry over)"))
     bounds = report.get("error_bounds")
     if bounds and bounds.get("tvd_bound"):
         holds.append(f"AIM's own DP error bounds: {bounds['n_bounded']} of {bounds['n_queries']} workload marginals "
@@ -650,7 +655,8 @@ def html_img(b64: str, alt: str) -> str:
 
 
 def _card(key: str, value: str, detail: str = "") -> str:
-    return f"<div class='card'><div class='k'>{esc(key)}</div><div class='v'>{value}</div><div class='d'>{detail}</div></div>"
+    return (f"<div class='card'><div class='k'>{esc(key)}</div><div class='v'>{value}</div>"
+            f"<div class='d'>{detail}</div></div>")
 
 
 def _verdict(ok: bool, yes: str, no: str) -> str:
@@ -684,7 +690,8 @@ def _summary_cards(r: dict) -> str:
         pairs = [(m["tstr"]["auc"], m["trtr"]["auc"]) for t in util["targets"] for m in t["models"]
                  if m["tstr"]["auc"] is not None and m["trtr"]["auc"] is not None]
         if pairs:
-            cards.append(_card("TSTR / TRTR AUC", f"{np.mean([a for a, _ in pairs]):.3f} / {np.mean([b for _, b in pairs]):.3f}",
+            cards.append(_card("TSTR / TRTR AUC",
+                               f"{np.mean([a for a, _ in pairs]):.3f} / {np.mean([b for _, b in pairs]):.3f}",
                                f"ranking consistency {_f(util['ranking_consistency'], 2)}"))
     att = r.get("attacks")
     if att and att.get("attacks"):
@@ -694,10 +701,12 @@ def _summary_cards(r: dict) -> str:
     aud = r.get("audit")
     if aud:
         cards.append(_card("audit", _audit_tag(aud),
-                           f"&epsilon; lower bound {aud['epsilon_lower_bound']:.3f} (claim {aud['epsilon_claimed']:g}), "
+                           f"&epsilon; lower bound {aud['epsilon_lower_bound']:.3f} "
+                           f"(claim {aud['epsilon_claimed']:g}), "
                            f"{aud['runs']} runs"))
     bad = [c for c in r.get("checks", []) if not c["ok"]]
-    cards.append(_card("consistency checks", _verdict(not bad, f"{len(r.get('checks', []))} passed", f"{len(bad)} failed"),
+    cards.append(_card("consistency checks",
+                       _verdict(not bad, f"{len(r.get('checks', []))} passed", f"{len(bad)} failed"),
                        "release vs ledger, schema and SYNTH"))
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
@@ -742,7 +751,8 @@ def _section_ledger(r: dict, figs: dict) -> str:
     out.append(html_img(figs["ledger"], "ledger"))
     rows = [[esc(x["release_id"][:12]), esc(x["method"]), _g(x["rho"]), _g(x.get("delta")),
              str(len(x.get("measurements", []))), _verdict(x["complete"], "complete", "incomplete"),
-             "<span class='bad'>yes</span>" if x["research_rng"] else "no", esc(x["created"]), esc(x.get("error") or "")]
+             "<span class='bad'>yes</span>" if x["research_rng"] else "no", esc(x["created"]),
+             esc(x.get("error") or "")]
             for x in led["releases"]]
     out.append(html_table(["release", "method", "rho", "delta", "measurements", "status", "research RNG", "created",
                        "error"], rows))
@@ -782,7 +792,8 @@ def _section_release(r: dict, figs: dict) -> str:
                        "report.json)</summary>")
             out.append(html_table(["marginal", "kind", "L1 bound (counts)", "TVD bound"],
                               [[esc("/".join(b["marginal"])), esc(b["kind"]), f"{b['l1_bound']:.4g}",
-                                f"{b['tvd_bound']:.3f}"] for b in eb["worst"]], [False, False, True, True]) + "</details>")
+                                f"{b['tvd_bound']:.3f}"] for b in eb["worst"]],
+                              [False, False, True, True]) + "</details>")
     return "".join(out)
 
 
@@ -909,7 +920,8 @@ def _section_what(r: dict) -> str:
 
     return ("<h2>8. What this data is and is not</h2><div class='cols'>"
             f"<div><h3>It is</h3>{ul(w['is'])}<h3>Expected to hold</h3>{ul(w['expected_to_hold'])}</div>"
-            f"<div><h3>It is not</h3>{ul(w['is_not'])}<h3>Not expected to hold</h3>{ul(w['not_expected_to_hold'])}</div>"
+            f"<div><h3>It is not</h3>{ul(w['is_not'])}"
+            f"<h3>Not expected to hold</h3>{ul(w['not_expected_to_hold'])}</div>"
             "</div>")
 
 

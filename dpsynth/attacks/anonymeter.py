@@ -110,7 +110,8 @@ def singling_out(data: AttackData, n_predicates: int = 500, n_cols: int = 4, max
     re-splitting the pooled TRAIN+HOLDOUT sample at random ``n_permutations``
     times (the null distribution of the difference), not from independence.
     """
-    check_options("singling out", ("n_predicates", "n_cols", "n_permutations"), n_predicates=(n_predicates, 1, np.inf), n_cols=(n_cols, 1, np.inf),
+    check_options("singling out", ("n_predicates", "n_cols", "n_permutations"),
+                  n_predicates=(n_predicates, 1, np.inf), n_cols=(n_cols, 1, np.inf),
                   n_permutations=(n_permutations, 2, np.inf))   # one permutation has no spread
     rng = data.rng("singling_out")
     n_cols = min(n_cols, len(data.space.names))

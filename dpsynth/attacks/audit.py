@@ -199,7 +199,8 @@ def epsilon_bound(false_pos: np.ndarray | int, n_neg: int, false_neg: np.ndarray
     return np.maximum(np.nan_to_num(np.maximum(a, b), nan=0.0, neginf=0.0), 0.0)
 
 
-def _errors(without: np.ndarray, with_: np.ndarray, thresholds: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
+def _errors(without: np.ndarray, with_: np.ndarray, thresholds: np.ndarray,
+            direction: int) -> tuple[np.ndarray, np.ndarray]:
     """False positives and negatives of "call 'with canary' when direction * score > direction * t"."""
     w0, w1 = np.sort(direction * without), np.sort(direction * with_)
     t = direction * thresholds
@@ -307,7 +308,8 @@ def bound_from_scores(without: dict[str, np.ndarray], with_: dict[str, np.ndarra
         "statistic": {
             "name": name,
             "description": describe_statistic(name),
-            "rule": f"guess 'canary present' when the statistic is {'above' if direction > 0 else 'below'} the threshold",
+            "rule": f"guess 'canary present' when the statistic is {'above' if direction > 0 else 'below'} "
+                    "the threshold",
             "direction": "above" if direction > 0 else "below",
             "threshold": threshold,
             "false_positives": fp,

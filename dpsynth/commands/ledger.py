@@ -88,5 +88,6 @@ def _describe(s: dict) -> list[str]:
             lines.append("    RESEARCH RNG: noise drawn from numpy, not OpenDP; not a DP-grade release")
         for m in r["measurements"]:
             lines.append(f"    {m['created']}  {m['mechanism']}  query {m['query']}  sensitivity {m['sensitivity']:g}  "
-                         f"scale {m['scale']:.6g}  rho {m['rho']:.6g}" + (f"  delta {m['delta']:.3g}" if m["delta"] else ""))
+                         f"scale {m['scale']:.6g}  rho {m['rho']:.6g}"
+                         + (f"  delta {m['delta']:.3g}" if m["delta"] else ""))
     return lines

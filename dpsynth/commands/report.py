@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.ledger is None) != (args.dataset is None):
         raise InputError("--ledger and --dataset go together: pass both, or neither")
     if args.public and (args.holdout or args.audit or args.target):
-        raise InputError("--public writes DP quantities only; it cannot be combined with --holdout, --audit or --target")
+        raise InputError("--public writes DP quantities only; "
+                         "it cannot be combined with --holdout, --audit or --target")
     if args.max_train_rows < 10:
         raise InputError(f"--max-train-rows must be at least 10, got {args.max_train_rows}")
     out = Path(args.out)

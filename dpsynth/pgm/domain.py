@@ -87,7 +87,8 @@ class Measurement:
             sigma.flags.writeable = False
         with np.errstate(over="ignore", divide="ignore"):
             precision = 1.0 / np.square(np.asarray(sigma, dtype=np.float64))   # the weight the estimate gives it
-        ok = (np.ndim(sigma) == 0 or np.size(sigma) == values.size) and bool(np.all(np.isfinite(precision)) and np.all(precision > 0))
+        ok = ((np.ndim(sigma) == 0 or np.size(sigma) == values.size)
+              and bool(np.all(np.isfinite(precision)) and np.all(precision > 0)))
         if not ok:
             raise ValueError(f"Measurement on {clique}: sigma must be > 0 with 1/sigma^2 a positive finite number "
                              f"(about 1e-154 < sigma < 1e154), one number or one per value, got {sigma}")

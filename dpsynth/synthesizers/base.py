@@ -270,7 +270,8 @@ class Synthesizer(ABC):
         given = list(condition.columns)
         unknown = [c for c in given if c not in self.schema_.names]
         if unknown:
-            raise InputError(f"condition columns {unknown} are not in the schema; use columns of {list(self.schema_.names)}")
+            raise InputError(f"condition columns {unknown} are not in the schema; "
+                             f"use columns of {list(self.schema_.names)}")
         idx = [self.schema_.names.index(c) for c in given]
         original = np.column_stack([self.schema_[c].encode(condition[c]) for c in given]) if given else \
             np.zeros((len(condition), 0), dtype=np.int64)

@@ -40,7 +40,8 @@ class MST(Synthesizer):
         names = ctx.domain.names
         independent = estimate(ctx.domain, ctx.measurements, max_cells=self.max_model_cells, zeros=ctx.zeros)
         pairs = list(itertools.combinations(names, 2))
-        weights = np.array([np.abs(x - independent.project(p).ravel()).sum() for p, x in zip(pairs, ctx.answers(pairs))])
+        weights = np.array([np.abs(x - independent.project(p).ravel()).sum()
+                            for p, x in zip(pairs, ctx.answers(pairs))])
         epsilon = np.sqrt(8 * rho / (len(names) - 1))
         forest = nx.utils.UnionFind(names)
         chosen: list[tuple[str, str]] = []

@@ -20,6 +20,7 @@ runs hit the time or memory limit (another would only measure the limit again).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -250,7 +251,7 @@ def measure_process(cmd: list[str], log: Path, timeout: float, max_rss: float) -
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 cwd=HERE / "peers")
-    peak, status, limit_hit = 0, None, None
+    peak, limit_hit = 0, None
     try:
         while True:
             pid, wstatus = os.waitpid(proc.pid, os.WNOHANG)
@@ -267,14 +268,10 @@ def measure_process(cmd: list[str], log: Path, timeout: float, max_rss: float) -
                 _, wstatus = os.waitpid(proc.pid, 0)
                 break
             time.sleep(0.1)
-    except BaseException:  # Ctrl-C or SIGTERM (see main): the run's own session would outlive us
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    finally:  # the run's own session outlives us: its orphans, or all of it on Ctrl-C or SIGTERM (see main)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     proc.returncode = os.waitstatus_to_exitcode(wstatus)  # reaped here, not by Popen
-    try:  # orphans of a killed or crashed run
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     wall = time.perf_counter() - start
     peak = max(peak, _gnu_time_maxrss(time_report))
     if limit_hit:
